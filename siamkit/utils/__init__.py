@@ -1,0 +1,1 @@
+"""Small helpers shared across siamkit (progress bars, logging, atomic file writes)."""

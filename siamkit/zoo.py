@@ -1,0 +1,210 @@
+"""Named models: a safetensors weights file plus a YAML sidecar that says how to build it.
+
+A zoo entry ``NAME`` is two files side by side::
+
+    NAME.safetensors   the weights (a flat state dict)
+    NAME.yaml          architecture (a name in ``siamkit.config.MODELS``), its config,
+                       and free metadata (task, metrics, recipe, threshold, …)
+
+Entries are looked up in the weights shipped inside the package, then in the folders listed
+in ``SIAMKIT_ZOO`` (``os.pathsep``-separated). Only local files are ever read: nothing is
+downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from siamkit.config import MODELS
+from siamkit.errors import WeightsError
+
+PACKAGE_ZOO = Path(__file__).parent / "zoo_weights"
+SIDECAR_SUFFIX = ".yaml"
+WEIGHTS_SUFFIX = ".safetensors"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """What a sidecar says about one named model."""
+
+    name: str
+    architecture: str
+    config: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    weights: Path | None = None
+
+
+def zoo_dirs() -> list[Path]:
+    """Folders searched for named models, in order."""
+    dirs = [PACKAGE_ZOO]
+    extra = os.environ.get("SIAMKIT_ZOO", "")
+    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    return dirs
+
+
+def list_models() -> list[ZooEntry]:
+    """Every named model found in the zoo folders (first occurrence of a name wins)."""
+    seen: dict[str, ZooEntry] = {}
+    for folder in zoo_dirs():
+        if not folder.is_dir():
+            continue
+        for sidecar in sorted(folder.glob(f"*{SIDECAR_SUFFIX}")):
+            entry = read_sidecar(sidecar)
+            seen.setdefault(entry.name, entry)
+    return list(seen.values())
+
+
+def read_sidecar(path: str | Path) -> ZooEntry:
+    """Parse ``NAME.yaml`` beside ``NAME.safetensors``."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Model sidecar not found: {path}.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise WeightsError(f"Model sidecar {path} is not valid YAML: {exc}") from None
+    if "architecture" not in data:
+        raise WeightsError(
+            f"Model sidecar {path} has no 'architecture' key.",
+            hint="It must name a registered model builder (see siamkit.config.MODELS.names()).",
+        )
+    return ZooEntry(
+        name=str(data.get("name", path.stem)),
+        architecture=str(data["architecture"]),
+        config=dict(data.get("config") or {}),
+        meta=dict(data.get("meta") or {}),
+        weights=path.with_suffix(WEIGHTS_SUFFIX),
+    )
+
+
+def resolve(name_or_path: str | Path) -> ZooEntry:
+    """Find a zoo entry by name, or by a path to its ``.safetensors`` or ``.yaml`` file."""
+    text = str(name_or_path)
+    if "://" in text:
+        raise WeightsError(
+            f"{text} is a URL; siamkit never downloads weights.",
+            hint="Download the file yourself and pass its local path.",
+        )
+    path = Path(text)
+    if path.suffix in (WEIGHTS_SUFFIX, SIDECAR_SUFFIX) or path.exists():
+        sidecar = path.with_suffix(SIDECAR_SUFFIX)
+        if not path.exists():
+            raise WeightsError(f"Weights file not found: {path}.")
+        return read_sidecar(sidecar)
+    for folder in zoo_dirs():
+        sidecar = folder / f"{text}{SIDECAR_SUFFIX}"
+        if sidecar.is_file():
+            return read_sidecar(sidecar)
+    names = ", ".join(e.name for e in list_models()) or "(none)"
+    raise WeightsError(f"No model named {text!r} in the zoo.", hint=f"Available: {names}.")
+
+
+def check_state_dict(
+    expected: Mapping[str, Any], given: Mapping[str, Any], source: str = "weights"
+) -> None:
+    """Raise :class:`WeightsError` listing missing, unexpected and mis-shaped keys."""
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    mismatched = sorted(
+        f"{k} (model {tuple(expected[k].shape)}, file {tuple(given[k].shape)})"
+        for k in set(expected) & set(given)
+        if tuple(expected[k].shape) != tuple(given[k].shape)
+    )
+    if missing or unexpected or mismatched:
+        raise WeightsError(
+            f"The {source} do not match the model",
+            missing=missing,
+            unexpected=unexpected,
+            mismatched=mismatched,
+            hint="Check that the file belongs to this architecture and configuration.",
+        )
+
+
+def load_weights(model: Any, path: str | Path, strict: bool = True) -> Any:
+    """Load a safetensors file into ``model`` after checking keys and shapes."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weights file not found: {path}.")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc}).") from None
+    expected = model.state_dict()
+    if strict:
+        check_state_dict(expected, state, source=f"weights in {path}")
+    state = {k: v.to(expected[k].dtype) if k in expected else v for k, v in state.items()}
+    model.load_state_dict(state, strict=strict)
+    return model
+
+
+def save_model(
+    model: Any,
+    path: str | Path,
+    architecture: str,
+    config: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Save ``model`` as ``path`` (``.safetensors``) plus its YAML sidecar.
+
+    ``half=True`` stores floating-point tensors as fp16 (they are cast back on load).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path).with_suffix(WEIGHTS_SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for key, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        if half and tensor.is_floating_point():
+            tensor = tensor.half()
+        state[key] = tensor
+    save_file(state, str(path))
+    sidecar = {
+        "name": path.stem,
+        "architecture": architecture,
+        "config": dict(config or {}),
+        "meta": dict(meta or {}),
+    }
+    path.with_suffix(SIDECAR_SUFFIX).write_text(yaml.safe_dump(sidecar, sort_keys=False))
+    return path
+
+
+def build(entry: ZooEntry) -> Any:
+    """Build the (untrained) model an entry describes."""
+    return MODELS.build(entry.architecture, **entry.config)
+
+
+def load_model(name_or_path: str | Path, device: str | None = None) -> tuple[Any, ZooEntry]:
+    """Build a named model, load its weights, put it in eval mode on ``device``."""
+    entry = resolve(name_or_path)
+    _ensure_registered()
+    model = build(entry)
+    if entry.weights is None or not entry.weights.is_file():
+        raise WeightsError(f"Weights for {entry.name!r} are missing: expected {entry.weights}.")
+    load_weights(model, entry.weights)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model, entry
+
+
+def _ensure_registered() -> None:
+    """Import the modules that register model builders (lazy, to keep ``import siamkit`` cheap)."""
+    import importlib
+
+    for module in ("siamkit.nn",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
