@@ -1,0 +1,1 @@
+"""Stateless tensor operations shared by the trackers (crops, correlations, anchors, windows)."""

@@ -1,0 +1,50 @@
+"""Trackers: every Siamese tracker of siamkit and the wrapped peers, created by name."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from siamkit.config import TRACKERS
+from siamkit.trackers.base import Tracker, TrackResult
+
+# Modules that register trackers in ``TRACKERS`` when imported. A module missing from this
+# build is skipped, so the registry lists exactly what is available.
+_TRACKER_MODULES = (
+    "siamkit.trackers.siamfc",
+    "siamkit.trackers.siamrpn",
+    "siamkit.trackers.dasiamrpn",
+    "siamkit.trackers.siammask",
+    "siamkit.trackers.siamban",
+    "siamkit.trackers.nanotrack",
+    "siamkit.trackers.peers",
+)
+
+
+def _load_all() -> None:
+    for module in _TRACKER_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def available_trackers() -> list[str]:
+    """Names accepted by :func:`create_tracker`."""
+    _load_all()
+    return TRACKERS.names()
+
+
+def create_tracker(name: str, weights: str | None = None, device: str | None = None, **options: Any) -> Tracker:
+    """Create a tracker by registry name, e.g. ``create_tracker("siamfc", weights="siamfc.safetensors")``.
+
+    ``weights`` is a zoo name or a local file; ``None`` uses the tracker's shipped default (or
+    random initialisation where none ships, with a warning). ``device`` is ``"cpu"``,
+    ``"cuda"``, ``"cuda:1"`` …; ``None`` picks CUDA when available.
+    """
+    _load_all()
+    return TRACKERS.build(name, weights=weights, device=device, **options)
+
+
+__all__ = ["Tracker", "TrackResult", "create_tracker", "available_trackers"]
