@@ -1,0 +1,1 @@
+"""Evaluation: tracking protocols and metric-learning metrics."""

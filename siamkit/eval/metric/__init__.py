@@ -1,0 +1,1 @@
+"""Verification, one-shot and retrieval metrics."""

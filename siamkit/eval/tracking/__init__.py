@@ -1,0 +1,1 @@
+"""Tracking benchmark protocols (OPE, VOT, GOT-10k), runner and reports."""

@@ -1,0 +1,1 @@
+"""Importers for third-party checkpoints (key-mapping tables, ``weights_only`` loading)."""

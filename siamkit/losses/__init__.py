@@ -1,0 +1,1 @@
+"""Distances and losses for similarity learning and tracking."""

@@ -1,0 +1,22 @@
+"""Pure ``nn.Module`` building blocks and the published networks (no I/O, no global state).
+
+Importing this package registers every model builder in :data:`siamkit.config.MODELS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Modules that register model builders when imported (a module missing from a build is skipped).
+_MODEL_MODULES = (
+    "siamkit.nn.models",
+    "siamkit.nn.nanotrack",
+    "siamkit.nn.embedding",
+)
+
+for _module in _MODEL_MODULES:
+    try:
+        importlib.import_module(_module)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:
+            raise

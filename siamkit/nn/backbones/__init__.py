@@ -1,0 +1,1 @@
+"""Backbones written for siamkit (AlexNet variants, atrous ResNet-50, MobileNets, small convnets)."""

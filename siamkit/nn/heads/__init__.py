@@ -1,0 +1,1 @@
+"""Heads that fuse template and search features (SiamFC, RPN, BAN, mask)."""

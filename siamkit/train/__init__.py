@@ -1,0 +1,1 @@
+"""Training: one Trainer (AMP, DDP, checkpoint and exact resume) and task adapters."""
