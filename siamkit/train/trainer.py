@@ -1,0 +1,264 @@
+"""One generic, step-based Trainer shared by metric learning and tracker training.
+
+The Trainer knows nothing about the task: a *task* is an ``nn.Module`` whose
+``training_step(batch)`` returns the loss (or ``(loss, {name: value})``); the Trainer calls it
+through ``forward`` so DDP synchronises gradients. It handles the device, AMP (CUDA only, a
+no-op on CPU), gradient clipping, warm-up + LR schedule, progress bar, CSV/JSON logs,
+checkpoints (atomic, every N steps and at the end) and exact resume: model, optimizer,
+scheduler, AMP scaler, the batch stream position and every RNG state are saved, so an
+interrupted-and-resumed run follows the same loss curve as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from siamkit.errors import ConfigError, DataError
+from siamkit.train import distributed
+from siamkit.train.loader import StepLoader
+from siamkit.train.schedule import Schedule, make_scheduler
+from siamkit.utils.io import atomic_write, write_json
+from siamkit.utils.progress import progress
+
+log = logging.getLogger("siamkit.train")
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation hyper-parameters (every field can be set from an experiment YAML)."""
+
+    steps: int = 1000
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    warmup_factor: float = 0.01
+    final_lr_factor: float = 0.0
+    step_size: int = 1000
+    gamma: float = 0.1
+    grad_clip: float | None = None
+    amp: bool = True
+    checkpoint_every: int = 0
+    log_every: int = 10
+    seed: int = 0
+
+
+class Task(nn.Module):
+    """Base class of task adapters: implement ``training_step(batch) -> loss | (loss, logs)``."""
+
+    def training_step(self, batch: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, batch: Any) -> Any:
+        return self.training_step(batch)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+    raise ConfigError(f"Unknown optimizer {cfg.optimizer!r}.", hint=f"Use one of {', '.join(OPTIMIZERS)}.")
+
+
+class Trainer:
+    """Runs ``cfg.steps`` optimisation steps of ``task`` on batches from ``loader``.
+
+    ``out_dir`` receives ``checkpoint.pt`` (latest state), ``log.csv`` and ``log.json``.
+    ``run(stop_at=k)`` stops after step k (with a checkpoint) as if interrupted — for tests
+    and for splitting long runs.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        loader: StepLoader,
+        cfg: TrainConfig,
+        out_dir: str | Path | None = None,
+        device: str | torch.device | None = None,
+    ):
+        self.cfg = cfg
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.task = task.to(self.device)
+        self.loader = loader
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.use_amp = bool(cfg.amp and self.device.type == "cuda")
+        self.model: nn.Module = self.task
+        if distributed.is_distributed():
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.task, device_ids=ids)
+        params = [p for p in self.task.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(params, cfg)
+        self.schedule = Schedule(
+            cfg.schedule, cfg.steps, cfg.warmup_steps, cfg.warmup_factor, cfg.final_lr_factor, cfg.step_size, cfg.gamma
+        )
+        self.scheduler = make_scheduler(self.optimizer, self.schedule)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.wall_time = 0.0
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.pt" if self.out_dir is not None else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "task": self.task.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "loader": self.loader.state_dict(),
+            "rng": _rng_state(),
+            "history": self.history,
+            "wall_time": self.wall_time,
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None or not distributed.is_main():
+            return
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        atomic_write(self.checkpoint_path, lambda p: p.write_bytes(buffer.getvalue()))
+        self.write_logs()
+
+    def load_checkpoint(self, path: str | Path | None = None) -> None:
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None or not path.is_file():
+            raise DataError(f"No checkpoint to resume from at {path}.", hint="Run without --resume to start afresh.")
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.task.load_state_dict(state["task"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.loader.load_state_dict(state["loader"])
+        _set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.history = list(state["history"])
+        self.wall_time = float(state.get("wall_time", 0.0))
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def write_logs(self) -> None:
+        if self.out_dir is None or not distributed.is_main() or not self.history:
+            return
+        keys: list[str] = []
+        for row in self.history:
+            keys += [k for k in row if k not in keys]
+
+        def write_csv(p: Path) -> None:
+            with p.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(self.history)
+
+        atomic_write(self.out_dir / "log.csv", write_csv)
+        summary = {"steps": self.step, "wall_time_s": self.wall_time, "history": self.history}
+        write_json(self.out_dir / "log.json", summary)
+
+    # ------------------------------------------------------------------ training
+
+    def train_step(self, batch: Any) -> dict[str, float]:
+        self.model.train()
+        batch = _to_device(batch, self.device)
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
+            out = self.model(batch)
+        loss, logs = (out if isinstance(out, tuple) else (out, {}))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"Loss is {loss.item()} at step {self.step}; lower the learning rate.")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        row = {"step": self.step + 1, "loss": float(loss.detach()), "lr": self.optimizer.param_groups[0]["lr"]}
+        if self.cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(self.task.parameters(), self.cfg.grad_clip)
+            row["grad_norm"] = float(norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        row.update({k: float(v) for k, v in logs.items()})
+        return row
+
+    def run(self, resume: bool = False, stop_at: int | None = None) -> list[dict[str, float]]:
+        """Train until ``cfg.steps`` (or ``stop_at``); returns the per-step log rows."""
+        if resume:
+            self.load_checkpoint()
+        else:
+            seed_everything(self.cfg.seed + distributed.rank())
+        end = self.cfg.steps if stop_at is None else min(stop_at, self.cfg.steps)
+        bar = progress(total=end, desc="train", unit="step", enable=None if distributed.is_main() else False)
+        bar.update(self.step)
+        started = time.perf_counter()
+        last = started
+        while self.step < end:
+            row = self.train_step(self.loader.next())
+            now = time.perf_counter()
+            self.wall_time += now - last
+            last = now
+            row["time_s"] = round(self.wall_time, 3)
+            self.history.append(row)
+            bar.update(1)
+            if self.step % max(1, self.cfg.log_every) == 0 or self.step == end:
+                bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
+                log.debug("step %d loss %.5f", self.step, row["loss"])
+            if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0 and self.step < end:
+                self.save_checkpoint()
+        bar.close()
+        self.save_checkpoint()
+        return self.history
+
+    def mean_loss(self, last: int = 50) -> float:
+        rows = self.history[-last:]
+        return math.fsum(r["loss"] for r in rows) / max(1, len(rows))
