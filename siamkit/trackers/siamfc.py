@@ -1,0 +1,154 @@
+"""SiamFC: fully-convolutional Siamese tracking with a multi-scale search (reference §3).
+
+Per frame and target: crop K search squares of side ``x_sz·f`` (f = step^{−1}, 1, step), score
+them against the cached template, upsample each response ×16 (bicubic), damp the off-centre
+scales, keep the scale with the highest peak, normalise it and mix in a sum-1 Hann window,
+move the centre by the peak's displacement and damp the scale change with ``scale_lr``.
+
+Boxes follow siamfc-pytorch: centre ``x + (w − 1)/2`` in, ``(cx − (w − 1)/2, …)`` out.
+Crops use siamkit's shared crop convention (reference §1.4); ``rgb: true`` feeds RGB as the
+siamfc-pytorch weights expect. ``clip_to_frame`` (a siamkit addition) keeps the centre inside
+the image so a target that leaves never drags the search away forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from siamkit.config import TRACKERS
+from siamkit.ops.postprocess import exemplar_side, siamfc_select, upsample_responses
+from siamkit.ops.windows import hann_window
+from siamkit.trackers.batched import (
+    Core,
+    SiameseTracker,
+    build_model,
+    crop_targets,
+    frame_means,
+    resolve_config,
+    resolve_device,
+    result_from_row,
+)
+
+
+@dataclass(frozen=True)
+class SiamFCConfig:
+    """huanglianghua/siamfc-pytorch ``siamfc.py`` (= bertinetto/siamese-fc 3-scale values)."""
+
+    model: str = "siamfc_alexnet"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    exemplar_size: int = 127
+    instance_size: int = 255
+    context_amount: float = 0.5
+    stride: int = 8
+    response_size: int = 17
+    response_up: int = 16
+    scale_num: int = 3
+    scale_step: float = 1.0375
+    scale_penalty: float = 0.9745
+    scale_lr: float = 0.59
+    window_influence: float = 0.176
+    rgb: bool = True
+    scale_clamp: tuple[float, float] | None = None
+    clip_to_frame: bool = True
+    source: str = "huanglianghua/siamfc-pytorch siamfc/siamfc.py parse_args"
+
+
+class SiamFCCore(Core):
+    """SiamFC over B targets: B·K search crops go through the network in one batch."""
+
+    name = "siamfc"
+
+    def __init__(self, model, config: SiamFCConfig, device):
+        super().__init__(model, config, device)
+        c = config
+        self.upscale = c.response_size * c.response_up
+        self.window = hann_window(self.upscale, device=device, normalise=True)
+        half = c.scale_num // 2
+        exps = torch.linspace(-half, half, c.scale_num, dtype=torch.float64, device=device)
+        self.factors = c.scale_step**exps
+
+    def _prepare(self, crops: torch.Tensor) -> torch.Tensor:
+        return crops[:, [2, 1, 0]] if self.config.rgb else crops
+
+    def start(self, frames, frame_index, boxes):
+        c = self.config
+        b = torch.as_tensor(boxes, dtype=torch.float64, device=self.device)
+        centre = b[:, :2] + (b[:, 2:] - 1) / 2
+        size = b[:, 2:].clone()
+        z_sz = exemplar_side(size, c.context_amount)
+        avg = frame_means(frames, frame_index)
+        z = crop_targets(frames, frame_index, centre, z_sz, c.exemplar_size, avg)
+        zf = self.model.template(self._prepare(z))
+        frame_sizes = [[frames[i].shape[3], frames[i].shape[2]] for i in frame_index]
+        x_sz = z_sz * (c.instance_size / c.exemplar_size)
+        return {
+            "centre": centre,
+            "size": size,
+            "z_sz": z_sz,
+            "x_sz": x_sz,
+            "x_sz0": x_sz.clone(),
+            "avg": avg,
+            "frame_size": torch.as_tensor(frame_sizes, dtype=torch.float64, device=self.device),
+            "zf": zf,
+        }
+
+    def step(self, frames, frame_index, state):
+        c = self.config
+        b, k = state["centre"].shape[0], c.scale_num
+        centre, size, x_sz = state["centre"], state["size"], state["x_sz"]
+        sizes = (x_sz[:, None] * self.factors[None]).reshape(-1)  # target-major, scale-minor
+        rep_index = np.repeat(np.asarray(frame_index), k)
+        x = crop_targets(
+            frames,
+            rep_index,
+            centre.repeat_interleave(k, dim=0),
+            sizes,
+            c.instance_size,
+            state["avg"].repeat_interleave(k, dim=0),
+        )
+        zf = _repeat(state["zf"], k)
+        out = self.model.search(self._prepare(x), zf)
+        resp = out["cls"] if isinstance(out, dict) else out
+        up = upsample_responses(resp, c.response_up).reshape(b, k, self.upscale, self.upscale)
+        scale, row, col, peak = siamfc_select(up, c.scale_penalty, self.window, c.window_influence)
+        f = self.factors[scale]
+        disp = torch.stack([col, row], dim=1).to(torch.float64) - (self.upscale - 1) / 2
+        disp = disp * (c.stride / c.response_up) * (x_sz * f / c.instance_size)[:, None]
+        centre = centre + disp
+        if c.clip_to_frame:
+            centre = torch.minimum(torch.clamp(centre, min=0), state["frame_size"])
+        factor = (1 - c.scale_lr) + c.scale_lr * f
+        if c.scale_clamp is not None:
+            lo, hi = c.scale_clamp
+            new_x = torch.clamp(x_sz * factor, min=lo * state["x_sz0"], max=hi * state["x_sz0"])
+            factor = new_x / x_sz
+        size = size * factor[:, None]
+        new_state = dict(state)
+        new_state.update(centre=centre, size=size, z_sz=state["z_sz"] * factor, x_sz=x_sz * factor)
+        rows = torch.cat([centre - (size - 1) / 2, size, peak[:, None]], dim=1).cpu().numpy()
+        return new_state, [result_from_row(r) for r in rows]
+
+
+def _repeat(zf: Any, k: int) -> Any:
+    if isinstance(zf, torch.Tensor):
+        return zf.repeat_interleave(k, dim=0)
+    return type(zf)(_repeat(z, k) for z in zf)
+
+
+def siamfc_importer(path, model):
+    from siamkit.importers.siamfc import import_checkpoint
+
+    return import_checkpoint(path, model)
+
+
+@TRACKERS.register("siamfc")
+def build_siamfc(weights=None, device=None, config=None, preset=None, **overrides) -> SiameseTracker:
+    """SiamFC (AlexNet, 3 scales) with siamfc-pytorch's settings."""
+    cfg = resolve_config(SiamFCConfig, "siamfc", config, preset, overrides)
+    dev = resolve_device(device)
+    model = build_model(cfg.model, dict(cfg.model_options), weights, dev, siamfc_importer, tracker="siamfc")
+    return SiameseTracker(SiamFCCore(model, cfg, dev), name="siamfc")
