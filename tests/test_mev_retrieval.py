@@ -26,8 +26,11 @@ def _reid_data(nq=30, ng=120, n_ids=20, n_cams=4, seed=0):
 def _brute_force(dist, q_pids, g_pids, q_cams, g_cams, max_rank):
     cmc_all, aps, sk_aps = [], [], []
     for i in range(len(q_pids)):
-        kept = [j for j in np.argsort(dist[i], kind="stable")
-                if g_pids[j] != -1 and not (g_pids[j] == q_pids[i] and g_cams[j] == q_cams[i])]
+        kept = [
+            j
+            for j in np.argsort(dist[i], kind="stable")
+            if g_pids[j] != -1 and not (g_pids[j] == q_pids[i] and g_cams[j] == q_cams[i])
+        ]
         good = [g_pids[j] == q_pids[i] for j in kept]
         if not any(good):
             continue

@@ -183,9 +183,7 @@ def _retrieval_setup(embeddings, labels, ref_embeddings, ref_labels):
     return ref_embeddings, ref_labels, self_ref, r
 
 
-def map_at_r(
-    embeddings, labels, ref_embeddings=None, ref_labels=None, distance: str = "euclidean"
-) -> dict:
+def map_at_r(embeddings, labels, ref_embeddings=None, ref_labels=None, distance: str = "euclidean") -> dict:
     """MAP@R, R-precision and Precision@1 as pytorch-metric-learning's ``AccuracyCalculator``.
 
     Without a reference set, each embedding queries all the others (itself excluded). For a query
