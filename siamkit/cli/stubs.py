@@ -52,6 +52,8 @@ def _registered() -> set[str]:
     return {c.name or c.callback.__name__ for c in app.registered_commands}
 
 
-for _name in PLANNED:
-    if _name not in _registered():
-        register_stub(_name)
+def register_missing() -> None:
+    """Add a placeholder for every planned command that no feature module registered."""
+    for name in PLANNED:
+        if name not in _registered():
+            register_stub(name)

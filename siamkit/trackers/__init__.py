@@ -36,6 +36,30 @@ def available_trackers() -> list[str]:
     return TRACKERS.names()
 
 
+def usable_trackers() -> list[str]:
+    """Trackers that can run meaningfully here: peers that load, and Siamese trackers with weights.
+
+    A Siamese tracker counts when a zoo entry declares it (sidecar ``meta.tracker``) or when its
+    builder says its weights are found (``builder.weights_available()``).
+    """
+    from siamkit.zoo import list_models
+
+    shipped = {str(e.meta.get("tracker")) for e in list_models() if e.meta.get("tracker")}
+    usable = []
+    for name in available_trackers():
+        builder = TRACKERS.get(name)
+        check = getattr(builder, "weights_available", None)
+        if name in shipped or (check is not None and check()):
+            usable.append(name)
+        elif name.startswith("opencv:") or name == "nanotrack":  # need files found at run time
+            try:
+                create_tracker(name)
+            except Exception:  # a peer that cannot load here is simply not offered
+                continue
+            usable.append(name)
+    return usable
+
+
 def create_tracker(name: str, weights: str | None = None, device: str | None = None, **options: Any) -> Tracker:
     """Create a tracker by registry name, e.g. ``create_tracker("siamfc", weights="siamfc.safetensors")``.
 
@@ -47,4 +71,4 @@ def create_tracker(name: str, weights: str | None = None, device: str | None = N
     return TRACKERS.build(name, weights=weights, device=device, **options)
 
 
-__all__ = ["Tracker", "TrackResult", "create_tracker", "available_trackers"]
+__all__ = ["Tracker", "TrackResult", "create_tracker", "available_trackers", "usable_trackers"]

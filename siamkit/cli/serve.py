@@ -1,0 +1,28 @@
+"""``siamkit serve``: the local web page for tracking in the browser."""
+
+from __future__ import annotations
+
+import typer
+
+from siamkit.cli import app
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; the default serves this machine only."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    work_dir: str = typer.Option(None, help="Folder for uploads and results (default: a temporary folder)."),
+    max_upload_mb: float = typer.Option(200.0, help="Largest accepted upload in MB."),
+    max_jobs: int = typer.Option(2, help="Trackings that run at the same time."),
+    device: str = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+) -> None:
+    """Start the local web page: upload a video, draw a box, track, watch and download the result."""
+    import uvicorn
+
+    from siamkit.serve.app import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"siamkit: warning: serving on {host}: anyone who can reach it can upload videos.", err=True)
+    application = create_app(work_dir=work_dir, max_upload_mb=max_upload_mb, max_jobs=max_jobs, device=device)
+    typer.echo(f"siamkit: open http://{host}:{port}/ in your browser (Ctrl-C to stop)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")

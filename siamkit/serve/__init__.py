@@ -1,0 +1,1 @@
+"""A local web page to track objects in the browser (FastAPI app + one static page)."""

@@ -1,0 +1,113 @@
+"""Track one or more targets through a video source, writing the annotated video and the boxes.
+
+This is the engine behind ``siamkit track``, ``siamkit demo`` and the web page: it reads
+frames, advances the trackers, draws, writes, reports progress, and on interruption keeps
+what was done so far (a playable video and a valid boxes file) before re-raising.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamkit.errors import BoxError
+from siamkit.geometry import check_box
+from siamkit.trackers import create_tracker
+from siamkit.utils.progress import progress
+from siamkit.video import FrameSource, VideoSink, draw_tracks, write_boxes
+
+
+@dataclass
+class TrackRun:
+    """The outcome of :func:`track_source`."""
+
+    boxes: np.ndarray  # frames × targets × 4 (xywh)
+    scores: np.ndarray  # frames × targets
+    seconds_per_frame: list[float] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        """Tracking speed (frames per second, excluding decoding and the first frame)."""
+        times = self.seconds_per_frame[1:] or self.seconds_per_frame
+        return float(len(times) / sum(times)) if times and sum(times) > 0 else float("nan")
+
+
+def track_source(
+    source: str | int | Path | FrameSource,
+    boxes: Sequence[Sequence[float]],
+    tracker: str = "siamfc",
+    weights: str | None = None,
+    device: str | None = None,
+    out_video: str | Path | None = None,
+    save: str | Path | None = None,
+    on_frame: Callable[[int, int | None], None] | None = None,
+    max_frames: int | None = None,
+    show_progress: bool | None = None,
+    trackers: Sequence[Any] | None = None,
+) -> TrackRun:
+    """Track ``boxes`` (xywh in the first frame) through ``source``.
+
+    Each target gets its own tracker instance (``trackers`` may pass pre-built ones).
+    ``on_frame(done, total)`` is called after every frame (for progress reporting).
+    """
+    frames = source if isinstance(source, FrameSource) else FrameSource(source)
+    info = frames.info
+    if not boxes:
+        raise BoxError("No initial box given.", hint="Pass at least one --box x,y,w,h.")
+    init_boxes = [check_box(b, image_size=(info.width, info.height), name=f"box #{i + 1}") for i, b in enumerate(boxes)]
+    if trackers is None:
+        trackers = [create_tracker(tracker, weights=weights, device=device) for _ in init_boxes]
+    total = info.frames if max_frames is None else min(max_frames, info.frames or max_frames)
+    sink = VideoSink(out_video, info.fps, (info.width, info.height)) if out_video else None
+    all_boxes: list[np.ndarray] = []
+    all_scores: list[np.ndarray] = []
+    run = TrackRun(boxes=np.zeros((0, len(init_boxes), 4)), scores=np.zeros((0, len(init_boxes))))
+    bar = progress(total=total, desc=f"tracking ({tracker})", unit="frame", enable=show_progress)
+    try:
+        for index, frame in enumerate(frames):
+            if max_frames is not None and index >= max_frames:
+                break
+            start = time.perf_counter()
+            if index == 0:
+                for t, box in zip(trackers, init_boxes, strict=True):
+                    t.init(frame, box)
+                results = None
+                frame_boxes = np.stack(init_boxes)
+                frame_scores = np.ones(len(init_boxes))
+            else:
+                results = [t.track(frame) for t in trackers]
+                frame_boxes = np.stack([np.asarray(r.box, dtype=np.float64) for r in results])
+                frame_scores = np.array([float(r.score) for r in results])
+            run.seconds_per_frame.append(time.perf_counter() - start)
+            all_boxes.append(frame_boxes)
+            all_scores.append(frame_scores)
+            if sink is not None:
+                masks = [r.mask for r in results] if results else None
+                polygons = [r.polygon for r in results] if results else None
+                label = f"{tracker}  frame {index + 1}"
+                sink.write(draw_tracks(frame, frame_boxes, frame_scores, masks, polygons, label=label))
+            bar.update(1)
+            if run.seconds_per_frame[1:]:
+                bar.set_postfix(fps=f"{run.fps:.1f}", refresh=False)
+            if on_frame is not None:
+                on_frame(index + 1, total)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        raise
+    finally:
+        bar.close()
+        if sink is not None:
+            sink.close()
+        frames.close()
+        if all_boxes:
+            run.boxes = np.stack(all_boxes)
+            run.scores = np.stack(all_scores)
+        if save is not None and all_boxes:
+            write_boxes(save, run.boxes, run.scores)
+    return run
