@@ -1,0 +1,33 @@
+"""``siamkit train --config configs/<exp>.yaml``: run the experiment a YAML describes (by its ``task:``)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from siamkit.cli import app
+
+
+@app.command("train")
+def train(
+    config: Path = typer.Option(..., "--config", "-c", help="Experiment YAML (its 'task:' key selects the runner)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly where it stopped."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (default runs/<name>)."),
+    steps: int | None = typer.Option(None, "--steps", help="Override train.steps (e.g. for a smoke run)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: cuda if available)."),
+    publish: bool = typer.Option(True, "--publish/--no-publish",
+                                 help="Write the config's results file and ship to the zoo (off: run folder only)."),
+) -> None:
+    """Train a model from a YAML config; writes checkpoints, logs and a results JSON."""
+    from siamkit.train.tasks import run_experiment
+
+    command = "siamkit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "siamkit train"
+    results = run_experiment(config, out_dir=out, resume=resume, command=command, steps=steps, device=device,
+                             publish=publish)
+    if results:
+        typer.echo(f"{results.get('experiment', config)}: done in {results.get('total_wall_time_s', '?')} s")
+        if "shipped" in results:
+            typer.echo(f"shipped {results['shipped']}")

@@ -1,0 +1,60 @@
+"""``siamkit verify IMG_A IMG_B``: are two images the same identity? (distance + calibrated decision)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from siamkit.cli import app
+
+DEFAULT_MODEL = "orl_faces"
+
+
+def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, threshold: float | None = None,
+                device: str | None = None) -> dict:
+    """Embed both images with a zoo model; distance and decision at the model's calibrated threshold."""
+    import torch
+
+    from siamkit.errors import WeightsError
+    from siamkit.experiments.preprocess import read_image, to_tensor
+    from siamkit.zoo import load_model
+
+    net, entry = load_model(model, device=device or "cpu")
+    meta = entry.meta
+    for key in ("input_size", "channels", "normalize"):
+        if key not in meta:
+            raise WeightsError(f"Model {entry.name!r} has no '{key}' in its sidecar meta; it is not a verification model.")
+    if threshold is None:
+        if "threshold" not in meta:
+            raise WeightsError(f"Model {entry.name!r} has no calibrated threshold.", hint="Pass --threshold.")
+        threshold = float(meta["threshold"])
+    tensors = []
+    for path in (image_a, image_b):
+        image = read_image(path, int(meta["channels"]))
+        if meta.get("invert"):
+            image = 255 - image
+        tensors.append(to_tensor(image, meta["input_size"], int(meta["channels"]), meta["normalize"]))
+    with torch.no_grad():
+        emb = net(torch.cat(tensors).to(next(net.parameters()).device)).float()
+    distance = float((emb[0] - emb[1]).norm())
+    return {"model": entry.name, "distance": distance, "threshold": threshold, "same": distance <= threshold}
+
+
+@app.command("verify")
+def verify(
+    image_a: Path = typer.Argument(..., help="First image."),
+    image_b: Path = typer.Argument(..., help="Second image."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Zoo model name or .safetensors path."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Override the calibrated distance threshold."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Decide whether two images show the same identity (prints distance, threshold and decision)."""
+    result = verify_pair(image_a, image_b, model, threshold)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    verdict = "SAME" if result["same"] else "DIFFERENT"
+    typer.echo(f"distance {result['distance']:.4f}  threshold {result['threshold']:.4f}  -> {verdict} "
+               f"(model {result['model']})")

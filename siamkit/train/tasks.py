@@ -1,0 +1,42 @@
+"""Registry of training experiments, selected by the ``task:`` key of a training YAML.
+
+``siamkit train --config configs/x.yaml`` reads the YAML, looks ``task`` up in :data:`TASKS`
+and calls the runner as ``runner(config_dict, out_dir=..., resume=..., command=..., **overrides)``.
+A runner module registers itself on import; the modules listed in :data:`TASK_MODULES` are
+imported on first use (add tracker-training modules there or register from your own code).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from siamkit.config import Registry, load_yaml
+from siamkit.errors import ConfigError
+
+TASKS = Registry("training task")
+
+TASK_MODULES = ("siamkit.experiments.metric", "siamkit.experiments.tracking")
+
+
+def _ensure_registered() -> None:
+    for module in TASK_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def run_experiment(config_path: str | Path, out_dir: str | Path | None = None, resume: bool = False,
+                   command: str = "", **overrides: Any) -> dict[str, Any]:
+    """Run the experiment a training YAML describes; returns its results dictionary."""
+    data = load_yaml(config_path)
+    task = data.get("task")
+    if not task:
+        _ensure_registered()
+        raise ConfigError(f"{config_path} has no 'task' key.", hint=f"Set task: to one of {', '.join(TASKS.names())}.")
+    _ensure_registered()
+    runner = TASKS.get(str(task))
+    return runner(data, out_dir=out_dir, resume=resume, command=command, source=str(config_path), **overrides)
