@@ -25,7 +25,9 @@ def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, thresh
     meta = entry.meta
     for key in ("input_size", "channels", "normalize"):
         if key not in meta:
-            raise WeightsError(f"Model {entry.name!r} has no '{key}' in its sidecar meta; it is not a verification model.")
+            raise WeightsError(
+                f"Model {entry.name!r} has no {key!r} in its sidecar meta; it is not a verification model."
+            )
     if threshold is None:
         if "threshold" not in meta:
             raise WeightsError(f"Model {entry.name!r} has no calibrated threshold.", hint="Pass --threshold.")

@@ -132,7 +132,9 @@ def load_data(cfg: DataConfig) -> tuple[Prepared, dict[str, Any]]:
         ds = ids.signatures(root)
         writers = set(cfg.train_writers)
         if not writers or not writers < set(ds.identities()):
-            raise ConfigError(f"data.train_writers must be a proper subset of {ds.identities()}, got {sorted(writers)}.")
+            raise ConfigError(
+                f"data.train_writers must be a proper subset of {ds.identities()}, got {sorted(writers)}."
+            )
         train = ds.split_identities(sorted(writers))
         test = ds.split_identities([w for w in ds.identities() if w not in writers])
         # training classes: each writer's genuine set and its forgery set are different identities
