@@ -9,3 +9,5 @@ from siamkit.cli import demo
 from siamkit.cli import serve
 from siamkit.cli import train
 from siamkit.cli import verify
+from siamkit.cli import eval
+from siamkit.cli import report
