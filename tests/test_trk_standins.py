@@ -43,6 +43,7 @@ class StandIn(nn.Module):
             self.cls.weight.copy_(torch.randn(self.cls.weight.shape, generator=g) * 0.1)
             self.loc.weight.copy_(torch.randn(self.loc.weight.shape, generator=g) * 0.05)
             self.loc.bias.zero_()
+            self.cls.bias.copy_(torch.randn(self.cls.bias.shape, generator=g) * 0.1)
 
     def features(self, img: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.embed(img / 255.0 - 0.5))

@@ -66,8 +66,9 @@ class Selection:
 
     index: torch.Tensor  # B (long)
     box: torch.Tensor  # B×4 (cx, cy, w, h) relative to the crop centre, crop pixels
-    score: torch.Tensor  # B raw target probability
+    score: torch.Tensor  # B raw target probability (0 when no candidate was valid)
     penalty: torch.Tensor  # B
+    valid: torch.Tensor  # B bool: False when every candidate was NaN/inf or had no area
 
 
 def select_best(
@@ -88,20 +89,35 @@ def select_best(
     penalty = change_penalty(boxes[..., 2], boxes[..., 3], ref_size[:, :1], ref_size[:, 1:2], k)
     pscore = penalty * scores
     pscore = pscore * (1 - lam) + window.to(pscore)[None] * lam
+    # Candidates a diverged network made non-finite (or without area) can never win.
+    ok = torch.isfinite(boxes).all(dim=2) & (boxes[..., 2] > 0) & (boxes[..., 3] > 0) & torch.isfinite(pscore)
+    pscore = torch.where(ok, pscore, torch.full_like(pscore, -torch.inf))
     index = pscore.argmax(dim=1)
     rows = torch.arange(scores.shape[0], device=scores.device)
-    return Selection(index=index, box=boxes[rows, index], score=scores[rows, index], penalty=penalty[rows, index])
+    valid = ok[rows, index]
+    zero = torch.zeros((), dtype=scores.dtype, device=scores.device)
+    return Selection(
+        index=index,
+        box=torch.where(valid[:, None], boxes[rows, index], zero),
+        score=torch.where(valid, scores[rows, index], zero),
+        penalty=torch.where(valid, penalty[rows, index], zero),
+        valid=valid,
+    )
 
 
 def smooth_update(
     centre: torch.Tensor, size: torch.Tensor, sel: Selection, scale_z: torch.Tensor, lr: float | torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move the centre to the chosen box and blend the size with β = penalty·score·lr (§1.9)."""
+    """Move the centre to the chosen box and blend the size with β = penalty·score·lr (§1.9).
+
+    Targets without a valid candidate keep their state.
+    """
     box = sel.box / scale_z.reshape(-1, 1)
     beta = (sel.penalty * sel.score * torch.as_tensor(lr, dtype=box.dtype, device=box.device)).reshape(-1, 1)
     new_centre = centre + box[:, :2]
     new_size = size * (1 - beta) + box[:, 2:] * beta
-    return new_centre, new_size
+    keep = ~sel.valid[:, None]
+    return torch.where(keep, centre, new_centre), torch.where(keep, size, new_size)
 
 
 def clip_state(
@@ -134,7 +150,10 @@ def exemplar_side(size: torch.Tensor, context_amount: float) -> torch.Tensor:
 def upsample_responses(response: torch.Tensor, factor: int) -> torch.Tensor:
     """Bicubic ×factor upsampling of M×1×S×S responses (OpenCV INTER_CUBIC, a = −0.75) → M×U×U."""
     size = response.shape[-1] * factor
-    up = F.interpolate(response.to(torch.float64), size=(size, size), mode="bicubic", align_corners=False)
+    response = response.to(torch.float64)
+    big = torch.finfo(torch.float32).max
+    response = torch.nan_to_num(response, nan=0.0, posinf=big, neginf=-big)  # a diverged net must not crash
+    up = F.interpolate(response, size=(size, size), mode="bicubic", align_corners=False)
     return up[:, 0]
 
 

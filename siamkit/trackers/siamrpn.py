@@ -138,12 +138,13 @@ class SiamCore(Core):
 
     name = "siamcore"
     anchor_num = 1
+    uses_anchors = False
 
     def __init__(self, model: torch.nn.Module, config: CoreConfig, device: torch.device):
         super().__init__(model, config, device)
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for attr in ("stride", "anchor_num"):
-            want = getattr(self, attr) if attr == "anchor_num" else config.stride
+        checks = [("stride", config.stride)] + ([("anchor_num", self.anchor_num)] if self.uses_anchors else [])
+        for attr, want in checks:
             have = getattr(model, attr, want)
             if have != want:
                 raise ConfigError(
@@ -267,6 +268,7 @@ class AnchorCore(SiamCore):
     """§1 with anchor boxes (SiamRPN, DaSiamRPN, SiamRPN++, SiamMask)."""
 
     name = "siamrpn"
+    uses_anchors = True
 
     def __init__(self, model, config: SiamRPNConfig, device):
         self.anchor_num = len(config.ratios) * len(config.scales)
