@@ -1,0 +1,293 @@
+"""NanoTrack v2 tracker: the pretrained HonglinChu model with its published test-time procedure.
+
+Per frame: crop a square of side s_x = round(s_z · 255/127) around the previous centre (mean-colour
+padding), run the search branch against the cached template features, score the 16×16 grid points
+(softmax channel 1), decode each point's (l, t, r, b) into a box, penalise scale and aspect-ratio
+changes, mix in a Hann window, take the best point and move the box there with a learning rate.
+All of it runs in torch on the model's device; only the final box leaves it.
+
+Constants follow ``configv2.yaml`` (TRACK): penalty_k 0.150, window_influence 0.490, lr 0.385,
+exemplar 127, instance 255, context 0.5, stride 16, 16×16 points at −128, −112, …, +112 px.
+By default the crops are made like the original's: padding colour truncated to uint8 and the square
+resized with OpenCV's fixed-point uint8 bilinear arithmetic (:func:`crop_like_original`, bit-exact with
+``cv2.resize`` of OpenCV 5.0 on x86), so the network sees the very same pixels; ``uint8_crops=False`` uses
+the float crop of :func:`siamkit.ops.crop.crop_batch` instead (differs by up to ±1 grey level, and the
+trajectories then drift apart by a few tenths of a pixel).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from siamkit.config import TRACKERS
+from siamkit.errors import ConfigError, WeightsError
+from siamkit.ops.crop import crop_batch, frame_to_tensor
+from siamkit.trackers.base import Tracker, TrackResult
+
+WEIGHTS_ENV = "SIAMKIT_NANOTRACK"
+DEFAULT_WEIGHTS = Path("..") / "shared" / "data" / "peers" / "nanotrack_v2" / "nanotrackv2.pth"
+
+
+@dataclass(frozen=True)
+class NanoTrackConfig:
+    """Test-time hyper-parameters of NanoTrack v2 (``configv2.yaml``, section TRACK)."""
+
+    exemplar_size: int = 127
+    instance_size: int = 255
+    context_amount: float = 0.5
+    penalty_k: float = 0.150
+    window_influence: float = 0.490
+    lr: float = 0.385
+    min_size: float = 10.0
+    uint8_crops: bool = True
+
+
+_COEF_SCALE = 1 << 11  # OpenCV's INTER_RESIZE_COEF_SCALE (11-bit fixed-point weights)
+
+
+def _cv2_linear_taps(src: torch.Tensor, dst: int, clamp: bool) -> tuple[torch.Tensor, ...]:
+    """Source indices and fixed-point weights of ``cv2.resize`` INTER_LINEAR along one axis.
+
+    ``src`` is the source length (0-d tensor). OpenCV computes the offset in float32 and rounds the
+    weights to 11 bits; columns are clamped (weight moved onto the border pixel) while rows keep
+    their weights and only have their index clamped.
+    """
+    i = torch.arange(dst, device=src.device, dtype=torch.float64)
+    pos = ((i + 0.5) * (src.to(torch.float64) / dst) - 0.5).to(torch.float32)
+    start = torch.floor(pos)
+    frac = pos - start
+    start = start.to(torch.long)
+    last = src.to(torch.long) - 1
+    if clamp:
+        low, high = start < 0, start >= last
+        frac = torch.where(low | high, torch.zeros_like(frac), frac)
+        start = torch.where(low, torch.zeros_like(start), torch.minimum(start, last))
+    w0 = torch.round((1 - frac) * _COEF_SCALE).to(torch.int32)
+    w1 = torch.round(frac * _COEF_SCALE).to(torch.int32)
+    return start.clamp(min=0), torch.minimum(start + 1, last).clamp(min=0), w0, w1
+
+
+def crop_like_original(
+    frame: torch.Tensor, centre: torch.Tensor, side: torch.Tensor, out_size: int, avg: torch.Tensor
+) -> torch.Tensor:
+    """The original tracker's crop, bit for bit, computed on ``frame``'s device.
+
+    The original pads the frame with the uint8-truncated mean colour, cuts the ``side``-pixel square
+    at ``floor(c − (side + 1)/2 + 0.5)`` (the :mod:`siamkit.ops.crop` convention) and resizes it with
+    ``cv2.resize`` on uint8. Here the resize is OpenCV's fixed-point arithmetic (horizontal 11-bit
+    weights, then the SIMD vertical rounding ``(((b0·(S0>>4))>>16) + ((b1·(S1>>4))>>16) + 2) >> 2``)
+    and only the pixels it reads are gathered, so the cost is O(out²) whatever the crop size.
+
+    Args:
+        frame: 1×C×H×W uint8 frame. centre: (cx, cy). side: crop side (rounded here).
+        out_size: output side. avg: C padding colours (truncated to integers here).
+
+    Returns:
+        1×C×out×out float32 crop with integer values 0–255.
+    """
+    _, channels, height, width = frame.shape
+    side = torch.clamp(torch.round(side.to(torch.float64)), min=1)
+    origin = torch.floor(centre.to(torch.float64) - (side + 1) / 2 + 0.5).to(torch.long)
+    x0, x1, a0, a1 = _cv2_linear_taps(side, out_size, clamp=True)
+    y0, y1, b0, b1 = _cv2_linear_taps(side, out_size, clamp=False)
+    fill = avg.to(torch.float64).floor().to(torch.int32)
+    # Gather the (2·out)×(2·out) pixels the resize reads — rows y0 ∪ y1, columns x0 ∪ x1 — in H×W×C
+    # order (the frame's memory layout when it came from an H×W×3 array).
+    rows = torch.cat([y0, y1]) + origin[1]
+    cols = torch.cat([x0, x1]) + origin[0]
+    inside = ((rows >= 0) & (rows < height))[:, None, None] & ((cols >= 0) & (cols < width))[None, :, None]
+    hwc = frame[0].permute(1, 2, 0)
+    vals = hwc.index_select(0, rows.clamp(0, height - 1)).index_select(1, cols.clamp(0, width - 1))
+    vals = torch.where(inside, vals.to(torch.int32), fill)
+    n = out_size
+    # Horizontal pass (values ≤ 255·2048), then OpenCV's vertical fixed-point rounding.
+    horiz = (vals[:, :n] * a0[:, None] + vals[:, n:] * a1[:, None]) >> 4
+    out = (((b0[:, None, None] * horiz[:n]) >> 16) + ((b1[:, None, None] * horiz[n:]) >> 16) + 2) >> 2
+    out = out.permute(2, 0, 1)
+    return out.clamp(0, 255).to(torch.float32)[None]
+
+
+def grid_points(score_size: int, stride: int, device: Any = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """(S·S)×2 point offsets (x, y) from the search-crop centre, row-major; starts at −(S//2)·stride."""
+    offsets = (torch.arange(score_size, device=device, dtype=dtype) - score_size // 2) * stride
+    ys, xs = torch.meshgrid(offsets, offsets, indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
+
+
+def hann_window(score_size: int, device: Any = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Flattened outer product of two symmetric Hann windows (peak 1 for odd S, like ``numpy.hanning``)."""
+    if score_size == 1:
+        return torch.ones(1, device=device, dtype=dtype)
+    n = torch.arange(score_size, device=device, dtype=dtype)
+    h = 0.5 - 0.5 * torch.cos(2 * math.pi * n / (score_size - 1))
+    return torch.outer(h, h).reshape(-1)
+
+
+def decode(cls: torch.Tensor, loc: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """2×S×S logits and 4×S×S (l, t, r, b) → target scores (S·S) and boxes (S·S)×4 (cx, cy, w, h).
+
+    Boxes are in search-crop pixels relative to the crop centre; order is row-major over the grid.
+    """
+    score = torch.softmax(cls.reshape(2, -1).to(points.dtype), dim=0)[1]
+    ltrb = loc.reshape(4, -1).to(points.dtype)
+    x1 = points[:, 0] - ltrb[0]
+    y1 = points[:, 1] - ltrb[1]
+    x2 = points[:, 0] + ltrb[2]
+    y2 = points[:, 1] + ltrb[3]
+    boxes = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=1)
+    return score, boxes
+
+
+def _change(r: torch.Tensor) -> torch.Tensor:
+    return torch.maximum(r, 1.0 / r)
+
+
+def _padded_size(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    pad = (w + h) * 0.5
+    return torch.sqrt((w + pad) * (h + pad))
+
+
+def penalised_scores(
+    score: torch.Tensor,
+    boxes: torch.Tensor,
+    target_size: torch.Tensor,
+    window: torch.Tensor,
+    penalty_k: float,
+    window_influence: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale/aspect penalty and cosine window → (pscore, penalty), both of length S·S.
+
+    ``target_size`` is the current (w, h) already scaled into search-crop pixels.
+    """
+    w, h = boxes[:, 2], boxes[:, 3]
+    s_c = _change(_padded_size(w, h) / _padded_size(target_size[0], target_size[1]))
+    r_c = _change((target_size[0] / target_size[1]) / (w / h))
+    penalty = torch.exp(-(r_c * s_c - 1) * penalty_k)
+    pscore = penalty * score * (1 - window_influence) + window * window_influence
+    return pscore, penalty
+
+
+class NanoTrackTracker(Tracker):
+    """Single-object NanoTrack v2 tracker over a :class:`~siamkit.nn.nanotrack.NanoTrackV2` model."""
+
+    name = "nanotrack"
+
+    def __init__(self, model: torch.nn.Module, config: NanoTrackConfig | None = None, device: Any = None):
+        super().__init__()
+        self.config = config or NanoTrackConfig()
+        if device is None:
+            device = next(model.parameters()).device
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        size = int(model.score_size)
+        self.points = grid_points(size, int(model.stride), self.device)
+        self.window = hann_window(size, self.device)
+        self._state: torch.Tensor | None = None  # cx, cy, w, h (float64, on device)
+        self._avg: torch.Tensor | None = None
+        self._zf: torch.Tensor | None = None
+
+    def _crop(self, frame_t: torch.Tensor, centre: torch.Tensor, side: torch.Tensor, out_size: int) -> torch.Tensor:
+        if not self.config.uint8_crops:
+            return crop_batch(frame_t, centre[None], side.reshape(1), out_size, self._avg[None])
+        return crop_like_original(frame_t, centre, side, out_size, self._avg)
+
+    def _context_side(self) -> torch.Tensor:
+        w, h = self._state[2], self._state[3]
+        extra = self.config.context_amount * (w + h)
+        return torch.sqrt((w + extra) * (h + extra))
+
+    @torch.no_grad()
+    def _init(self, frame: Any, box: np.ndarray) -> None:
+        x, y, w, h = (float(v) for v in box)
+        self._state = torch.tensor([x + (w - 1) / 2, y + (h - 1) / 2, w, h], dtype=torch.float64, device=self.device)
+        frame_t = frame_to_tensor(frame, self.device)
+        self._avg = frame_t.to(torch.float64).mean(dim=(0, 2, 3))
+        s_z = torch.round(self._context_side())
+        z = self._crop(frame_t, self._state[:2], s_z, self.config.exemplar_size)
+        self._zf = self.model.template(z)
+
+    @torch.no_grad()
+    def _track(self, frame: Any) -> TrackResult:
+        cfg = self.config
+        frame_t = frame_to_tensor(frame, self.device)
+        s_z = self._context_side()
+        scale_z = cfg.exemplar_size / s_z
+        s_x = torch.round(s_z * (cfg.instance_size / cfg.exemplar_size))
+        x = self._crop(frame_t, self._state[:2], s_x, cfg.instance_size)
+        out = self.model.search(x, self._zf)
+        score, boxes = decode(out["cls"][0], out["loc"][0], self.points)
+        pscore, penalty = penalised_scores(
+            score, boxes, self._state[2:] * scale_z, self.window, cfg.penalty_k, cfg.window_influence
+        )
+        best = torch.argmax(pscore)
+        bbox = boxes[best] / scale_z
+        lr = penalty[best] * score[best] * cfg.lr
+        width, height = self._frame_size
+        cx = torch.clamp(self._state[0] + bbox[0], 0, width)
+        cy = torch.clamp(self._state[1] + bbox[1], 0, height)
+        w = torch.clamp(self._state[2] * (1 - lr) + bbox[2] * lr, cfg.min_size, width)
+        h = torch.clamp(self._state[3] * (1 - lr) + bbox[3] * lr, cfg.min_size, height)
+        self._state = torch.stack([cx, cy, w, h])
+        result = torch.stack([cx - w / 2, cy - h / 2, w, h, score[best], pscore[best]]).cpu().numpy()
+        return TrackResult(box=result[:4].copy(), score=float(result[4]), extra={"pscore": float(result[5])})
+
+
+def resolve_weights(weights: str | Path | None) -> str | Path:
+    """The weights to load: the argument, else ``$SIAMKIT_NANOTRACK``, else ``../shared/data/peers/…``."""
+    if weights is not None:
+        return weights
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        if not Path(env).is_file():
+            raise WeightsError(f"{WEIGHTS_ENV} points to {env}, which is not a file.")
+        return Path(env)
+    if DEFAULT_WEIGHTS.is_file():
+        return DEFAULT_WEIGHTS
+    raise WeightsError(
+        "No NanoTrack weights: siamkit does not ship them (third-party, Apache-2.0).",
+        hint=(
+            "Download nanotrackv2.pth from https://github.com/HonglinChu/SiamTrackers "
+            "(NanoTrack/models/pretrained/) and pass weights=PATH, or set SIAMKIT_NANOTRACK=PATH; "
+            "siamkit.importers.nanotrack.convert_to_zoo turns it into a safetensors zoo entry."
+        ),
+    )
+
+
+def load_nanotrack_model(weights: str | Path | None = None, device: Any = None) -> torch.nn.Module:
+    """NanoTrack v2 from ``nanotrackv2.pth``, a converted ``.safetensors`` file or a zoo name."""
+    from siamkit import zoo
+    from siamkit.importers.nanotrack import ARCHITECTURE, load_nanotrack_v2
+
+    weights = resolve_weights(weights)
+    if Path(weights).suffix in (".pth", ".pt", ".tar"):
+        return load_nanotrack_v2(weights, device=device)
+    model, entry = zoo.load_model(weights, device=device)
+    if entry.architecture != ARCHITECTURE:
+        raise WeightsError(
+            f"{weights} holds a {entry.architecture!r} model, not {ARCHITECTURE!r}.",
+            hint="Pass nanotrackv2.pth or the zoo entry made from it by convert_to_zoo.",
+        )
+    return model
+
+
+@TRACKERS.register("nanotrack")
+def builder(weights: str | Path | None = None, device: Any = None, **options: Any) -> NanoTrackTracker:
+    """Create the NanoTrack v2 tracker; ``options`` override :class:`NanoTrackConfig` fields."""
+    known = {f.name for f in dataclasses.fields(NanoTrackConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown NanoTrack option(s): {', '.join(unknown)}.", hint=f"Known: {', '.join(sorted(known))}."
+        )
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_nanotrack_model(weights, device=device)
+    return NanoTrackTracker(model, NanoTrackConfig(**options), device=device)
