@@ -1,0 +1,442 @@
+"""Tracker training: task adapters for the shared Trainer, published schedules, and the runner.
+
+* :class:`SiamFCTask` — balanced logistic loss on the response map.
+* :class:`RPNTask` — SiamRPN / SiamRPN++ (and SiamMask with a ``mask`` output): 1.0·cls + 1.2·loc
+  (+ 36·mask), pysot's anchor targets.
+* :class:`BANTask` — SiamBAN / ACM: 1.0·cls + 1.0·IoU loss.
+
+Published schedules are per epoch: pysot's ``step`` warm-up (geometric, 5 epochs) then ``log``
+decay (:func:`pysot_lr`), siamfc-pytorch's exponential decay (:func:`exponential_lr`). The
+backbone stays frozen (BatchNorm in eval mode) until ``train_epoch``, then the listed layers
+train at ``lr_mult`` × the base rate (:class:`BackboneUnfreeze`; the rate factor is applied to
+the gradient with the weight-decay term corrected, which for SGD equals a per-group rate).
+
+``siamkit train --config configs/siamfc_train.yaml`` runs :func:`run_tracker_training`
+(registered as the ``tracker`` task).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from siamkit.config import MODELS, from_dict, to_dict
+from siamkit.data.pairs import (
+    AugmentConfig,
+    PairConfig,
+    PairDataset,
+    PhotoSource,
+    TrackSource,
+    image_paths,
+    tracks_from_coco,
+    tracks_from_dataset,
+    tracks_from_vid,
+)
+from siamkit.errors import ConfigError
+from siamkit.losses.tracking import (
+    BAN_WEIGHTS,
+    MASK_WEIGHTS,
+    RPN_WEIGHTS,
+    AnchorTargets,
+    PointTargets,
+    SiamFCTargets,
+    balanced_logistic_loss,
+    ban_loc_loss,
+    mask_loss,
+    select_cross_entropy,
+    weighted_l1_loss,
+    weighted_total,
+)
+from siamkit.train.trainer import Task
+
+# =========================================================================== schedules
+
+
+def pysot_lr(
+    epoch: int,
+    epochs: int = 20,
+    warmup_epochs: int = 5,
+    warmup_start: float = 0.001,
+    warmup_end: float = 0.005,
+    start: float = 0.005,
+    end: float = 0.0005,
+) -> float:
+    """pysot's per-epoch rate: ``step`` warm-up ``warmup_start·m^e`` with m = (end/start)^(1/warm-up
+    epochs), then ``log``: ``logspace(start, end, epochs − warmup_epochs)``."""
+    if not 0 <= epoch < epochs:
+        raise ConfigError(f"epoch {epoch} is outside 0…{epochs - 1}.")
+    if epoch < warmup_epochs:
+        mult = (warmup_end / warmup_start) ** (1.0 / warmup_epochs)
+        return warmup_start * mult**epoch
+    n = epochs - warmup_epochs
+    t = (epoch - warmup_epochs) / (n - 1) if n > 1 else 0.0
+    return 10 ** (math.log10(start) + t * (math.log10(end) - math.log10(start)))
+
+
+def exponential_lr(epoch: int, initial: float = 1e-2, ultimate: float = 1e-5, epochs: int = 50) -> float:
+    """siamfc-pytorch: ``initial · γ^epoch`` with γ = (ultimate/initial)^(1/epochs)."""
+    return initial * (ultimate / initial) ** (epoch / epochs)
+
+
+@dataclass(frozen=True)
+class BackboneUnfreeze:
+    """Backbone frozen until ``train_epoch``, then ``layers`` (attribute names) train at ``lr_mult``."""
+
+    train_epoch: int = 10
+    layers: tuple[str, ...] = ()
+    lr_mult: float = 0.1
+    weight_decay: float = 1e-4  # must equal the optimizer's, for the exact rate correction
+
+
+# =========================================================================== tasks
+
+
+class TrackingTask(Task):
+    """Common part of the tracker tasks: the model, loss weights, step counter and backbone freezing."""
+
+    kinds: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        model: nn.Module,
+        weights: Mapping[str, float] | None = None,
+        backbone: BackboneUnfreeze | None = None,
+        steps_per_epoch: int = 1,
+    ):
+        super().__init__()
+        if self.kinds and getattr(model, "kind", None) not in self.kinds:
+            raise ConfigError(
+                f"{type(self).__name__} trains models of kind {self.kinds}, got {getattr(model, 'kind', None)!r}."
+            )
+        self.model = model
+        self.weights = dict(weights or {})
+        self.backbone_cfg = backbone
+        self.steps_per_epoch = max(1, int(steps_per_epoch))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self._hooks: list[Any] = []
+        if backbone is not None:
+            self._install_lr_mult(backbone)
+
+    @property
+    def epoch(self) -> int:
+        return int(self.step) // self.steps_per_epoch
+
+    def _layer_params(self, names: Sequence[str]) -> list[nn.Parameter]:
+        bb = self.model.backbone
+        params = []
+        for name in names:
+            if not hasattr(bb, name):
+                raise ConfigError(f"Backbone has no layer {name!r} to unfreeze.")
+            params += list(getattr(bb, name).parameters())
+        return params
+
+    def _install_lr_mult(self, cfg: BackboneUnfreeze) -> None:
+        if cfg.lr_mult == 1.0:
+            return
+        for p in self._layer_params(cfg.layers):
+            def hook(grad, p=p, m=cfg.lr_mult, wd=cfg.weight_decay):
+                # optimizer adds wd·p: (m·g + (m−1)·wd·p) + wd·p = m·(g + wd·p)
+                return grad * m + (m - 1) * wd * p.detach()
+
+            self._hooks.append(p.register_hook(hook))
+
+    def apply_freezing(self) -> None:
+        """Freeze/unfreeze backbone parameters and BatchNorm modes for the current epoch (pysot)."""
+        cfg = self.backbone_cfg
+        if cfg is None:
+            return
+        bb = self.model.backbone
+        unfrozen = self.epoch >= cfg.train_epoch
+        train_params = {id(p) for p in self._layer_params(cfg.layers)} if unfrozen else set()
+        for p in bb.parameters():
+            p.requires_grad_(id(p) in train_params)
+        for m in bb.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        if unfrozen:
+            for name in cfg.layers:
+                for m in getattr(bb, name).modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        m.train(self.training)
+
+    def training_step(self, batch: Mapping[str, torch.Tensor]):
+        self.apply_freezing()
+        out = self.model(batch["template"], batch["search"])
+        terms = self.losses(out, batch)
+        if self.training:
+            self.step += 1
+        total = weighted_total(terms, self.weights)
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    def losses(self, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class SiamFCTask(TrackingTask):
+    """SiamFC: balanced logistic loss (weights 0.5/#pos, 0.5/#neg per map)."""
+
+    kinds = ("siamfc",)
+
+    def __init__(self, model, weights=None, backbone=None, steps_per_epoch=1):
+        super().__init__(model, weights or {"cls": 1.0}, backbone, steps_per_epoch)
+
+    def losses(self, out, batch):
+        return {"cls": balanced_logistic_loss(out["cls"], batch["label"], batch["label_weight"])}
+
+
+class RPNTask(TrackingTask):
+    """SiamRPN/SiamRPN++ (1.0·cls + 1.2·loc) and SiamMask (+ 36·mask when the model outputs a mask)."""
+
+    kinds = ("rpn", "mask")
+
+    def __init__(self, model, weights=None, backbone=None, steps_per_epoch=1):
+        default = MASK_WEIGHTS if getattr(model, "kind", "") == "mask" else RPN_WEIGHTS
+        super().__init__(model, weights or default, backbone, steps_per_epoch)
+
+    def losses(self, out, batch):
+        terms = {
+            "cls": select_cross_entropy(out["cls"], batch["label_cls"]),
+            "loc": weighted_l1_loss(out["loc"], batch["label_loc"], batch["label_loc_weight"]),
+        }
+        if "mask" in out and "label_mask" in batch:
+            terms["mask"] = mask_loss(out["mask"], batch["label_mask"], batch["label_mask_weight"])
+        return terms
+
+
+class BANTask(TrackingTask):
+    """SiamBAN / SiamBAN-ACM: 1.0·cls (balanced NLL) + 1.0·linear IoU loss on positive points."""
+
+    kinds = ("ban",)
+
+    def __init__(self, model, weights=None, backbone=None, steps_per_epoch=1):
+        super().__init__(model, weights or BAN_WEIGHTS, backbone, steps_per_epoch)
+
+    def training_step(self, batch):
+        self.apply_freezing()
+        # SiamBAN-ACM's template branch also takes the target size in the exemplar crop
+        box = batch.get("template_wh") if type(self.model).__name__ == "SiamBANACMNet" else None
+        out = self.model(batch["template"], batch["search"], box)
+        terms = self.losses(out, batch)
+        if self.training:
+            self.step += 1
+        return weighted_total(terms, self.weights), {k: float(v.detach()) for k, v in terms.items()}
+
+    def losses(self, out, batch):
+        return {
+            "cls": select_cross_entropy(out["cls"], batch["label_cls"]),
+            "loc": ban_loc_loss(out["loc"], batch["label_loc"], batch["label_cls"]),
+        }
+
+
+TASK_FOR_KIND = {"siamfc": SiamFCTask, "rpn": RPNTask, "mask": RPNTask, "ban": BANTask}
+
+
+def targets_for(model: nn.Module, search_size: int, **options: Any):
+    """The target builder matching a model's kind and geometry at training search size."""
+    kind = getattr(model, "kind", None)
+    size = model.score_size_for(search_size)
+    if kind == "siamfc":
+        return SiamFCTargets(score_size=size, stride=model.stride, search_size=search_size, **options)
+    if kind in ("rpn", "mask"):
+        opts = {"fill_negatives": True, "neg_window": "centre", "with_mask": True} if kind == "mask" else {}
+        opts.update(options)
+        return AnchorTargets(score_size=size, search_size=search_size, stride=model.stride, **opts)
+    if kind == "ban":
+        return PointTargets(score_size=size, search_size=search_size, stride=model.stride, **options)
+    raise ConfigError(f"No training targets for model kind {kind!r}.")
+
+
+# =========================================================================== experiment runner
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One data source of a training YAML.
+
+    ``kind``: ``dataset`` (``spec`` for :func:`~siamkit.data.sequences.open_dataset`, optional
+    ``names``/``exclude``), ``vid`` (``root``), ``coco`` (``annotations`` + ``images``), or
+    ``photos`` (``folders``, image files for self-supervised pairs; ``packages`` names installed
+    Python packages whose data folders to use: ``matplotlib``, ``sklearn``).
+    """
+
+    kind: str
+    spec: str = ""
+    names: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    root: str = ""
+    annotations: str = ""
+    images: str = ""
+    folders: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    frame_range: int = 100
+    num_use: int = -1
+
+
+@dataclass(frozen=True)
+class TrackerExperiment:
+    """A tracker-training YAML (``task: tracker``)."""
+
+    task: str
+    name: str
+    model: str
+    model_config: dict[str, Any] = field(default_factory=dict)
+    sources: tuple[SourceConfig, ...] = ()
+    pairs: PairConfig = field(default_factory=PairConfig)
+    targets: dict[str, Any] = field(default_factory=dict)
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    backbone: BackboneUnfreeze | None = None
+    batch_size: int = 8
+    epochs: int = 1
+    train: dict[str, Any] = field(default_factory=dict)
+    ship: str | None = None
+    ship_half: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def package_photo_folders(packages: Sequence[str]) -> list[Path]:
+    """Folders of sample photographs shipped by installed packages (matplotlib, scikit-learn)."""
+    folders = []
+    for pkg in packages:
+        if pkg == "matplotlib":
+            import matplotlib
+
+            folders.append(Path(matplotlib.get_data_path()) / "sample_data")
+        elif pkg == "sklearn":
+            import sklearn
+
+            folders.append(Path(sklearn.__file__).parent / "datasets" / "images")
+        else:
+            raise ConfigError(f"No photo folder known for package {pkg!r}.", hint="Use matplotlib or sklearn.")
+    return folders
+
+
+def build_source(cfg: SourceConfig, base: Path):
+    """Instantiate one :class:`SourceConfig` (relative paths are taken from ``base``)."""
+
+    def rel(p: str) -> Path:
+        path = Path(p)
+        return path if path.is_absolute() else base / path
+
+    if cfg.kind == "dataset":
+        kind, _, path = cfg.spec.partition(":")
+        spec = f"{kind}:{rel(path)}" if path and not Path(path).is_absolute() else cfg.spec
+        tracks = tracks_from_dataset(spec, cfg.names, cfg.exclude)
+        return TrackSource(cfg.spec, tracks, cfg.frame_range, cfg.num_use)
+    if cfg.kind == "vid":
+        return TrackSource("vid", tracks_from_vid(rel(cfg.root)), cfg.frame_range, cfg.num_use)
+    if cfg.kind == "coco":
+        return TrackSource("coco", tracks_from_coco(rel(cfg.annotations), rel(cfg.images)), 1, cfg.num_use)
+    if cfg.kind == "photos":
+        folders = [rel(f) for f in cfg.folders] + package_photo_folders(cfg.packages)
+        return PhotoSource("photos", image_paths(folders), cfg.num_use)
+    raise ConfigError(f"Unknown data source kind {cfg.kind!r}.", hint="Use dataset, vid, coco or photos.")
+
+
+def _collate_aug(data: Mapping[str, Any]) -> dict[str, Any]:
+    pairs = dict(data.get("pairs", {}))
+    for branch in ("template", "search"):
+        if branch in pairs and isinstance(pairs[branch], Mapping):
+            pairs[branch] = from_dict(AugmentConfig, pairs[branch], where=f"pairs.{branch}")
+    return {**data, "pairs": pairs}
+
+
+def run_tracker_training(
+    config: Mapping[str, Any],
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    command: str = "",
+    source: str = "",
+    steps: int | None = None,
+    device: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
+    """Train a tracker from a YAML mapping; optionally ship the result to the model zoo."""
+    from siamkit import zoo
+    from siamkit.train.loader import RandomBatches, StepLoader
+    from siamkit.train.trainer import TrainConfig, Trainer
+
+    exp = from_dict(TrackerExperiment, _collate_aug(config), where=source or "tracker experiment")
+    base = Path(source).resolve().parent.parent if source else Path.cwd()  # configs/ sits in the repo root
+    zoo._ensure_registered()
+    model = MODELS.build(exp.model, **exp.model_config)
+    sources = [build_source(s, base) for s in exp.sources]
+    targets = targets_for(model, exp.pairs.search_size, **exp.targets)
+    dataset = PairDataset(sources, exp.pairs, targets)
+    steps_per_epoch = max(1, len(dataset) // exp.batch_size)
+    train_data = dict(exp.train)
+    train_data.setdefault("steps", steps_per_epoch * exp.epochs)
+    if steps is not None:
+        train_data["steps"] = int(steps)
+    train_cfg = from_dict(TrainConfig, train_data, where="train")
+    task_cls = TASK_FOR_KIND[model.kind]
+    task = task_cls(model, exp.loss_weights or None, exp.backbone, steps_per_epoch)
+    loader = StepLoader(RandomBatches(len(dataset), exp.batch_size, train_cfg.seed), dataset.make_batch, train_cfg.seed)
+    out = Path(out_dir) if out_dir is not None else base / "runs" / exp.name
+    trainer = Trainer(task, loader, train_cfg, out, device=device)
+    started = time.perf_counter()
+    history = trainer.run(resume=resume)
+    results: dict[str, Any] = {
+        "experiment": exp.name,
+        "steps": trainer.step,
+        "steps_per_epoch": steps_per_epoch,
+        "pairs_per_epoch": len(dataset),
+        "first_loss": history[0]["loss"] if history else None,
+        "final_loss_mean50": trainer.mean_loss(50),
+        "total_wall_time_s": round(trainer.wall_time, 1),
+        "this_run_wall_time_s": round(time.perf_counter() - started, 1),
+        "device": str(trainer.device),
+    }
+    if exp.ship:
+        meta = {
+            **exp.meta,
+            "task": "tracking",
+            "recipe": {
+                "config": source,
+                "command": command,
+                "data": [to_dict(s) for s in exp.sources],
+                "steps": trainer.step,
+                "batch_size": exp.batch_size,
+                "wall_time_s": results["total_wall_time_s"],
+                "device": f"{trainer.device} ({platform.processor() or platform.machine()}, "
+                f"{torch.get_num_threads()} threads)",
+                "final_loss_mean50": results["final_loss_mean50"],
+            },
+        }
+        path = Path(exp.ship)
+        path = path if path.is_absolute() else base / path
+        model.eval()
+        results["shipped"] = str(zoo.save_model(model, path, exp.model, exp.model_config, meta, half=exp.ship_half))
+    from siamkit.utils.io import write_json
+
+    write_json(out / "results.json", results)
+    return results
+
+
+def _register() -> None:
+    from siamkit.train.tasks import TASKS
+
+    if "tracker" not in TASKS:
+        TASKS.register("tracker")(run_tracker_training)
+
+
+_register()
+
+__all__ = [
+    "BANTask",
+    "BackboneUnfreeze",
+    "RPNTask",
+    "SiamFCTask",
+    "TrackingTask",
+    "exponential_lr",
+    "pysot_lr",
+    "run_tracker_training",
+    "targets_for",
+]
