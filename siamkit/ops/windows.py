@@ -50,6 +50,8 @@ def change_penalty(
 
     All arguments broadcast; typically w, h are B×N and w₀, h₀, k are B×1.
     """
+    w0 = torch.as_tensor(w0, dtype=w.dtype, device=w.device)
+    h0 = torch.as_tensor(h0, dtype=w.dtype, device=w.device)
     s_c = _change(_g(w, h) / _g(w0, h0))
     r_c = _change((w0 / h0) / (w / h))
     return torch.exp(-(r_c * s_c - 1.0) * k)
