@@ -393,3 +393,56 @@ def test_bad_inputs_raise_config_errors():
         TripletLoss(reduction="max")
     with pytest.raises(ConfigError, match="triplets"):
         TripletLoss()(x, None, indices_tuple=(torch.tensor([0]),) * 4)
+
+
+# --------------------------------------------------------------------------- every loss: fp16 and degenerate batches
+
+
+def all_losses(dim):
+    torch.manual_seed(0)
+    return {
+        "contrastive": ContrastiveLoss(margin=2.0),
+        "hadsell": ContrastiveLoss.preset("hadsell2006"),
+        "triplet": TripletLoss(0.3),
+        "triplet_soft": TripletLoss(0.0, soft=True),
+        "facenet": TripletLoss.preset("facenet"),
+        "batch_hard": BatchHardTripletLoss.preset("bot"),
+        "hermans": BatchHardTripletLoss.preset("hermans2017"),
+        "improved": ImprovedTripletLoss.preset("cheng2016"),
+        "quadruplet": QuadrupletLoss.preset("chen2017"),
+        "wrt": AdaptiveWeightTripletLoss.preset("agw"),
+        "verification": VerificationLoss(dim).double(),
+        "id": IDLoss(6, dim, smoothing=0.1).double(),
+    }
+
+
+@pytest.mark.parametrize("name", list(all_losses(4)))
+def test_every_loss_fp16_matches_fp64_on_the_same_values(name):
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.normal(size=(12, 4)) * 3, dtype=torch.float16).double().numpy()
+    labels = np.repeat(np.arange(4), 3)
+    loss = all_losses(4)[name]
+    ref, _ = run(loss, x, labels, dtype=torch.float64)
+    got, t = run(loss, x, labels, dtype=torch.float16)
+    assert math.isfinite(got) and t.grad.dtype == torch.float16
+    assert got == pytest.approx(ref, rel=2e-3, abs=2e-4)
+
+
+@pytest.mark.parametrize("name", list(all_losses(3)))
+@pytest.mark.parametrize("case", ["one_identity", "all_singletons", "duplicates", "single_row"])
+def test_every_loss_survives_degenerate_batches(name, case):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 3))
+    labels = {"one_identity": [0] * 6, "all_singletons": list(range(6)), "duplicates": [0, 0, 1, 1, 2, 2],
+              "single_row": [0]}[case]
+    if case == "duplicates":
+        x = np.repeat(x[:3], 2, axis=0)  # zero distances inside every identity
+        x[4] = x[0]  # and a zero distance across identities
+    if case == "single_row":
+        x = x[:1]
+    value, t = run(all_losses(3)[name], x, np.array(labels))  # run() asserts finite gradients
+    assert math.isfinite(value)
+    no_triplets = case in ("one_identity", "all_singletons", "single_row")
+    if no_triplets and name in ("triplet", "triplet_soft", "facenet", "batch_hard", "hermans", "improved",
+                                "quadruplet", "wrt"):
+        assert value == 0.0 and (t.grad == 0).all()

@@ -169,12 +169,30 @@ class ContrastiveLoss(MetricLoss):
             labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
             pos_mask, neg_mask = M.label_masks(labels)
             raw = self.distance.pairwise(embeddings)
+            if self.reduction != "none":  # reduce on the B×B matrix with masks: no gather of pairs
+                return self._masked(self._terms(raw, True), pos_mask, self._terms(raw, False), neg_mask, embeddings)
             pos_raw, neg_raw = raw[pos_mask], raw[neg_mask]
         else:
             a1, p, a2, n = _as_pairs(indices_tuple)
             pos_raw = self.distance.paired(embeddings[a1], embeddings[p])
             neg_raw = self.distance.paired(embeddings[a2], embeddings[n])
         return self._combine(self._terms(pos_raw, True), self._terms(neg_raw, False), embeddings)
+
+    def _masked(self, pos: torch.Tensor, pos_mask: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor,
+                embeddings: torch.Tensor) -> torch.Tensor:
+        """Same result as gathering the masked pairs and calling :meth:`_combine`, from B×B sums."""
+        self.last_stats = {"positive_pairs": int(pos_mask.sum()), "negative_pairs": int(neg_mask.sum())}
+        parts = []
+        for values, mask in ((pos, pos_mask), (neg, neg_mask)):
+            total = torch.where(mask, values, torch.zeros_like(values)).sum()
+            count = mask.sum() if self.reduction == "mean" else (mask & (values > 0)).sum()
+            parts.append((total, count))
+        if not self.separate_terms:
+            parts = [(parts[0][0] + parts[1][0], parts[0][1] + parts[1][1])]
+        out = _zero(embeddings)
+        for total, count in parts:
+            out = out + (total if self.reduction == "sum" else total / count.clamp_min(1).to(total.dtype))
+        return out
 
     def pairs(self, x1: torch.Tensor, x2: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
         """Loss on explicit pairs (classic Siamese input): rows of x1 and x2, ``same`` (B,) bool/0-1."""
@@ -666,7 +684,8 @@ class IDLoss(nn.Module):
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         if self.classifier is None:
             return embeddings
-        return self.classifier(self.features(embeddings))
+        # fp16/bf16 features meet the classifier in its own (fp32) precision
+        return self.classifier(self.features(embeddings.to(self.classifier.weight.dtype)))
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None,
                 indices_tuple: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
