@@ -102,6 +102,27 @@ class FrameSource:
             self._capture.release()
 
 
+class ArraySource:
+    """In-memory frames with the same interface as :class:`FrameSource`."""
+
+    def __init__(self, frames: Sequence[np.ndarray], fps: float = 30.0, name: str = "frames"):
+        if not frames:
+            raise VideoError("No frames given.")
+        self.source = name
+        self._frames = frames
+        height, width = frames[0].shape[:2]
+        self.info = SourceInfo(width, height, fps, len(frames))
+
+    def first_frame(self) -> np.ndarray:
+        return self._frames[0]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self._frames)
+
+    def close(self) -> None:
+        pass
+
+
 class VideoSink:
     """Writes frames to a video file with a codec that works without H.264."""
 

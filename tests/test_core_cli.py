@@ -61,12 +61,21 @@ def test_debug_shows_the_traceback():
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
-def test_readme_main_job_command_runs():
-    """The README's first command is `make demo`; run what it runs (the venv is already set up)."""
+def test_readme_main_job_command_runs(tmp_path):
+    """The README's first command is `make demo`, which runs `siamkit demo` (here into a temporary folder)."""
     readme = (REPO / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
     makefile = (REPO / "Makefile").read_text()
     assert "siamkit demo" in makefile
-    result = run_cli("demo")
+    result = run_cli("demo", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "self-check" in result.stdout or "AUC" in result.stdout
+    auc = float(re.search(r"AUC\s+([0-9.]+)", result.stdout).group(1))
+    assert 0.0 <= auc <= 1.0
+    for name in ("out.mp4", "boxes.json", "preview.gif", "success.png", "summary.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_self_check():
+    result = run_cli("demo", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[ok] geometry" in result.stdout and "FAIL" not in result.stdout

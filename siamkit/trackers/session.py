@@ -19,7 +19,7 @@ from siamkit.errors import BoxError
 from siamkit.geometry import check_box
 from siamkit.trackers import create_tracker
 from siamkit.utils.progress import progress
-from siamkit.video import FrameSource, VideoSink, draw_tracks, write_boxes
+from siamkit.video import ArraySource, FrameSource, VideoSink, draw_tracks, write_boxes
 
 
 @dataclass
@@ -39,7 +39,7 @@ class TrackRun:
 
 
 def track_source(
-    source: str | int | Path | FrameSource,
+    source: str | int | Path | FrameSource | ArraySource,
     boxes: Sequence[Sequence[float]],
     tracker: str = "siamfc",
     weights: str | None = None,
@@ -56,7 +56,7 @@ def track_source(
     Each target gets its own tracker instance (``trackers`` may pass pre-built ones).
     ``on_frame(done, total)`` is called after every frame (for progress reporting).
     """
-    frames = source if isinstance(source, FrameSource) else FrameSource(source)
+    frames = source if isinstance(source, (FrameSource, ArraySource)) else FrameSource(source)
     info = frames.info
     if not boxes:
         raise BoxError("No initial box given.", hint="Pass at least one --box x,y,w,h.")
