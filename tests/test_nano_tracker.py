@@ -1,0 +1,206 @@
+"""NanoTrack tracker: crops, decode and update against independent NumPy/OpenCV re-implementations.
+
+The references here are written from the published description (tracking reference §1, §12): the
+original's ``get_subwindow`` (uint8 padding with the truncated mean, ``cv2.resize``), the point grid,
+softmax scores, (l, t, r, b) decoding, scale/aspect penalty, Hann window and the learning-rate update,
+all in float64 NumPy.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import shared_path
+
+from siamkit.errors import ConfigError, TrackerStateError, WeightsError
+from siamkit.trackers import create_tracker
+from siamkit.trackers import nanotrack as nt
+
+# --------------------------------------------------------------------------- NumPy references
+
+
+def np_subwindow(img: np.ndarray, centre, out: int, side: int, avg: np.ndarray) -> np.ndarray:
+    """The original crop: pad a uint8 copy with ``avg`` (truncated), cut, ``cv2.resize`` on uint8."""
+    h, w, _ = img.shape
+    x0 = int(np.floor(centre[0] - (side + 1) / 2 + 0.5))
+    y0 = int(np.floor(centre[1] - (side + 1) / 2 + 0.5))
+    canvas = np.empty((side, side, 3), np.uint8)
+    canvas[:] = avg  # float → uint8 assignment truncates, as in the original
+    xs, ys = max(x0, 0), max(y0, 0)
+    xe, ye = min(x0 + side, w), min(y0 + side, h)
+    if xe > xs and ye > ys:
+        canvas[ys - y0 : ye - y0, xs - x0 : xe - x0] = img[ys:ye, xs:xe]
+    if side != out:
+        canvas = cv2.resize(canvas, (out, out))
+    return canvas.transpose(2, 0, 1).astype(np.float32)
+
+
+def np_decode_and_select(cls, loc, size_in_crop, score_size=16, stride=16, k=0.15, win=0.49):
+    """Scores, boxes (cx, cy, w, h), penalty and best index, the paper way, in float64."""
+    cls = cls.reshape(2, -1).astype(np.float64)
+    e = np.exp(cls - cls.max(0))
+    score = e[1] / e.sum(0)
+    ori = -(score_size // 2) * stride
+    grid = ori + stride * np.arange(score_size)
+    px, py = np.meshgrid(grid, grid)
+    px, py = px.ravel().astype(np.float64), py.ravel().astype(np.float64)
+    l, t, r, b = loc.reshape(4, -1).astype(np.float64)
+    x1, y1, x2, y2 = px - l, py - t, px + r, py + b
+    boxes = np.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], 1)
+
+    def sz(w, h):
+        p = (w + h) / 2
+        return np.sqrt((w + p) * (h + p))
+
+    w0, h0 = size_in_crop
+    s_c = sz(boxes[:, 2], boxes[:, 3]) / sz(w0, h0)
+    s_c = np.maximum(s_c, 1 / s_c)
+    r_c = (w0 / h0) / (boxes[:, 2] / boxes[:, 3])
+    r_c = np.maximum(r_c, 1 / r_c)
+    penalty = np.exp(-(r_c * s_c - 1) * k)
+    window = np.outer(np.hanning(score_size), np.hanning(score_size)).ravel()
+    pscore = penalty * score * (1 - win) + window * win
+    return score, boxes, penalty, int(np.argmax(pscore))
+
+
+# --------------------------------------------------------------------------- unit tests (no data)
+
+
+def test_grid_and_window_hand_values():
+    pts = nt.grid_points(16, 16).numpy()
+    assert pts[0].tolist() == [-128, -128] and pts[1].tolist() == [-112, -128]
+    assert pts[16].tolist() == [-128, -112] and pts[-1].tolist() == [112, 112]
+    np.testing.assert_allclose(nt.hann_window(16).numpy(), np.outer(np.hanning(16), np.hanning(16)).ravel())
+    assert nt.hann_window(17).max().item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_decode_and_penalty_match_numpy(seed):
+    rng = np.random.default_rng(seed)
+    cls = rng.normal(size=(2, 16, 16)).astype(np.float32) * 3
+    loc = np.exp(rng.normal(size=(4, 16, 16))).astype(np.float32) * 20
+    size = (rng.uniform(10, 80), rng.uniform(10, 80))
+    score, boxes = nt.decode(torch.from_numpy(cls), torch.from_numpy(loc), nt.grid_points(16, 16))
+    pscore, penalty = nt.penalised_scores(
+        score, boxes, torch.tensor(size, dtype=torch.float64), nt.hann_window(16), 0.15, 0.49
+    )
+    ref_score, ref_boxes, ref_pen, ref_best = np_decode_and_select(cls, loc, size)
+    np.testing.assert_allclose(score.numpy(), ref_score, rtol=1e-6)
+    np.testing.assert_allclose(boxes.numpy(), ref_boxes, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(penalty.numpy(), ref_pen, rtol=1e-6)
+    assert int(torch.argmax(pscore)) == ref_best
+
+
+@pytest.mark.parametrize(
+    "hw,centre,side,out",
+    [
+        ((90, 120), (60.0, 45.0), 31, 127),  # upscale inside
+        ((90, 120), (3.2, 85.7), 40, 127),  # padding left/bottom
+        ((90, 120), (118.5, 2.5), 77, 255),  # padding right/top, odd side
+        ((90, 120), (60.3, 44.6), 255, 255),  # same size: no resize
+        ((90, 120), (50.0, 40.0), 300, 255),  # downscale, padding all round
+        ((200, 150), (75.0, 100.0), 64, 255),  # portrait frame
+    ],
+)
+def test_crop_is_bit_exact_with_the_original_get_subwindow(hw, centre, side, out):
+    rng = np.random.default_rng(side)
+    img = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
+    avg = img.reshape(-1, 3).mean(0)
+    ref = np_subwindow(img, centre, out, side, avg)
+    frame = torch.from_numpy(img).permute(2, 0, 1)[None]
+    got = nt.crop_like_original(
+        frame, torch.tensor(centre, dtype=torch.float64), torch.tensor(float(side)), out, torch.from_numpy(avg)
+    )
+    assert got.shape == (1, 3, out, out)
+    np.testing.assert_array_equal(got[0].numpy(), ref)
+
+
+def test_builder_errors(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(nt.WEIGHTS_ENV, raising=False)
+    with pytest.raises(WeightsError, match="SIAMKIT_NANOTRACK"):
+        create_tracker("nanotrack", device="cpu")
+    monkeypatch.setenv(nt.WEIGHTS_ENV, str(tmp_path / "nope.pth"))
+    with pytest.raises(WeightsError, match="not a file"):
+        create_tracker("nanotrack", device="cpu")
+    with pytest.raises(ConfigError, match="window_inflence"):
+        create_tracker("nanotrack", weights="x.pth", device="cpu", window_inflence=0.3)
+
+
+# --------------------------------------------------------------------------- on real data
+
+
+def _clip(name: str, n: int | None = None):
+    folder = shared_path("tracking", name)
+    files = sorted((folder / "img").glob("*.jpg"))[:n]
+    gt = np.loadtxt(folder / "groundtruth_rect.txt", delimiter=",").reshape(-1, 4)
+    gt[:, :2] -= 1
+    return [cv2.imread(str(f)) for f in files], gt
+
+
+def _tracker(**options):
+    weights = shared_path("peers", "nanotrack_v2", "nanotrackv2.pth")
+    return create_tracker("nanotrack", weights=str(weights), device="cpu", **options)
+
+
+@pytest.mark.parametrize("clip", ["MotorRolling", "uav_boat1"])
+def test_every_update_matches_a_numpy_reimplementation(clip):
+    """Record the network outputs frame by frame and redo crop size, decode, penalty and update in NumPy."""
+    frames, gt = _clip(clip, 15)
+    tracker = _tracker()
+    captured = {}
+    search = tracker.model.search
+
+    def spy(x, zf):
+        out = search(x, zf)
+        captured["x"], captured["cls"], captured["loc"] = x, out["cls"][0].numpy(), out["loc"][0].numpy()
+        return out
+
+    tracker.model.search = spy
+    tracker.init(frames[0], gt[0])
+    cx, cy = gt[0][0] + (gt[0][2] - 1) / 2, gt[0][1] + (gt[0][3] - 1) / 2
+    w, h = gt[0][2], gt[0][3]
+    height, width = frames[0].shape[:2]
+    avg = frames[0].reshape(-1, 3).mean(0)
+    for frame in frames[1:]:
+        result = tracker.track(frame)
+        p = 0.5 * (w + h)
+        s_z = np.sqrt((w + p) * (h + p))
+        scale_z = 127 / s_z
+        s_x = round(s_z * 255 / 127)
+        np.testing.assert_array_equal(captured["x"][0].numpy(), np_subwindow(frame, (cx, cy), 255, s_x, avg))
+        score, boxes, penalty, best = np_decode_and_select(captured["cls"], captured["loc"], (w * scale_z, h * scale_z))
+        box = boxes[best] / scale_z
+        lr = penalty[best] * score[best] * 0.385
+        cx = min(max(cx + box[0], 0), width)
+        cy = min(max(cy + box[1], 0), height)
+        w = min(max(w * (1 - lr) + box[2] * lr, 10), width)
+        h = min(max(h * (1 - lr) + box[3] * lr, 10), height)
+        np.testing.assert_allclose(result.box, [cx - w / 2, cy - h / 2, w, h], rtol=0, atol=1e-6)
+        assert result.score == pytest.approx(score[best], abs=1e-6)
+
+
+def test_tracker_follows_the_target_and_checks_order():
+    frames, gt = _clip("Crossing", 40)
+    tracker = _tracker()
+    with pytest.raises(TrackerStateError):
+        tracker.track(frames[0])
+    tracker.init(frames[0], gt[0])
+    from siamkit.geometry import iou
+
+    boxes = np.stack([tracker.track(f).box for f in frames[1:]])
+    overlaps = np.asarray(iou(boxes, gt[1 : len(frames)]))
+    assert overlaps.mean() > 0.6, overlaps.mean()
+
+
+def test_float_crops_option_stays_close():
+    frames, gt = _clip("Tiger1", 20)
+    exact, smooth = _tracker(), _tracker(uint8_crops=False)
+    exact.init(frames[0], gt[0])
+    smooth.init(frames[0], gt[0])
+    from siamkit.geometry import centre_error
+
+    errs = [float(centre_error(exact.track(f).box, smooth.track(f).box)) for f in frames[1:]]
+    assert max(errs) < 3.0
