@@ -186,11 +186,17 @@ class PhotoSource:
         image = read_image(self.paths[index])
         h_img, w_img = image.shape[:2]
         box = self.random_box((w_img, h_img), rng)
-        sx, sy = np.exp(rng.uniform(-self.warp_scale, self.warp_scale, 2))
-        tx, ty = rng.uniform(-self.warp_shift, self.warp_shift, 2) * (w_img, h_img)
-        # scale about the photo centre, then shift: u' = s·(u − c) + c + t (pixel-index coordinates)
-        cxi, cyi = (w_img - 1) / 2, (h_img - 1) / 2
-        m = np.array([[sx, 0, cxi - sx * cxi + tx], [0, sy, cyi - sy * cyi + ty]])
+        s = np.exp(rng.uniform(-self.warp_scale, self.warp_scale, 2))
+        t = rng.uniform(-self.warp_shift, self.warp_shift, 2) * (w_img, h_img)
+        # scale about the photo centre, then shift: u' = s·(u − c) + c + t (pixel-index coordinates);
+        # the shift is reduced where needed so the warped box stays inside the photo
+        c_img = np.array([(w_img - 1) / 2, (h_img - 1) / 2])
+        lo = (box[:2] - 0.5 - c_img) * s + c_img + t
+        hi = lo + box[2:] * s
+        limit = np.array([w_img, h_img]) - 0.5
+        t += np.maximum(0, -0.5 - lo) - np.maximum(0, hi - limit)
+        sx, sy = s
+        m = np.array([[sx, 0, c_img[0] - sx * c_img[0] + t[0]], [0, sy, c_img[1] - sy * c_img[1] + t[1]]])
         avg = image.reshape(-1, 3).mean(0)
         warped = cv2.warpAffine(
             image, m, (w_img, h_img), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=avg.tolist()
