@@ -156,3 +156,23 @@ def test_parallel_workers_and_vot_protocol(tmp_path, clips):
         "vot2018",
         "vot2019",
     }
+
+
+@pytest.mark.parametrize(
+    ("protocol", "path", "key"),
+    [
+        ("got10k", "Biker/Biker_001.txt", "ao"),
+        ("lasot", "Biker.txt", "overall"),
+        ("vot-lt", "longterm/Biker/Biker_001_confidence.value", "f1"),
+    ],
+)
+def test_other_protocols_write_their_layouts(tmp_path, clips, protocol, path, key):
+    job = EvalJob("test-evt-static", f"otb:{clips}", str(tmp_path), protocol=protocol, max_frames=5)
+    metrics = run_evaluation(job, sequences=["Biker"])
+    assert (tmp_path / path).is_file() and key in metrics and metrics["protocol"] == protocol
+    if protocol == "got10k":  # frame 0 excluded: 4 scored frames, IoU of the static box with each GT
+        gt = open_dataset(f"otb:{clips}")["Biker"].gt[:5]
+        from siamkit.eval.tracking.ope import box_iou
+
+        assert metrics["frames"] == 4
+        assert metrics["ao"] == pytest.approx(box_iou(np.tile(gt[0], (4, 1)), gt[1:], bound=(480, 270)).mean())

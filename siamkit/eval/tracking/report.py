@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from siamkit.data.sequences import open_dataset
 from siamkit.errors import DataError
 from siamkit.eval.tracking.ope import NORM_THRESHOLDS, OVERLAP_THRESHOLDS, PIXEL_THRESHOLDS
-from siamkit.eval.tracking.runner import METRICS_FILE, evaluate_run
+from siamkit.eval.tracking.runner import METRICS_FILE, evaluate_run, load_run
 from siamkit.utils.io import atomic_write, write_json
 
 log = logging.getLogger("siamkit.eval")
@@ -67,14 +68,17 @@ def load_results(dirs: list[str | Path]) -> list[dict[str, Any]]:
     out = []
     for folder in dirs:
         folder = Path(folder)
+        run = load_run(folder)
         try:
-            metrics = evaluate_run(folder, write=False)
-        except DataError as exc:
+            dataset = open_dataset(run["dataset"])
+        except DataError as exc:  # ground truth gone: fall back to the scores saved with the run
             cached = folder / METRICS_FILE
             if not cached.is_file():
                 raise
-            log.warning("%s: using saved %s (%s)", folder, METRICS_FILE, exc)
+            log.warning("%s: dataset unavailable, using saved %s (%s)", folder, METRICS_FILE, exc)
             metrics = json.loads(cached.read_text())
+        else:
+            metrics = evaluate_run(folder, dataset=dataset, write=False)
         metrics["folder"] = str(folder)
         out.append(metrics)
     labels = [m["tracker"] for m in out]
