@@ -115,6 +115,8 @@ def test_crop_is_bit_exact_with_the_original_get_subwindow(hw, centre, side, out
     )
     assert got.shape == (1, 3, out, out)
     np.testing.assert_array_equal(got[0].numpy(), ref)
+    cpu = nt.crop_cv2_uint8(img, centre, side, out, avg)
+    np.testing.assert_array_equal(cpu[0].numpy(), ref)
 
 
 def test_builder_errors(monkeypatch, tmp_path):
@@ -193,6 +195,16 @@ def test_tracker_follows_the_target_and_checks_order():
     boxes = np.stack([tracker.track(f).box for f in frames[1:]])
     overlaps = np.asarray(iou(boxes, gt[1 : len(frames)]))
     assert overlaps.mean() > 0.6, overlaps.mean()
+
+
+def test_torch_frames_take_the_torch_crop_and_give_identical_boxes():
+    frames, gt = _clip("vot_car1", 12)
+    a, b = _tracker(), _tracker()
+    a.init(frames[0], gt[0])
+    b.init(torch.from_numpy(frames[0]), gt[0])
+    for frame in frames[1:]:
+        ra, rb = a.track(frame), b.track(torch.from_numpy(frame))
+        np.testing.assert_array_equal(ra.box, rb.box)
 
 
 def test_float_crops_option_stays_close():
