@@ -127,3 +127,8 @@ def test_convert_to_zoo_round_trip(tmp_path):
     with torch.no_grad():
         a, b = model(z, x), ref(z, x)
     assert torch.equal(a["cls"], b["cls"]) and torch.equal(a["loc"], b["loc"])
+    # The tracker accepts the converted entry as its weights.
+    from siamkit.trackers import create_tracker
+
+    tracker = create_tracker("nanotrack", weights=str(out), device="cpu")
+    assert torch.equal(tracker.model.head.cls.pred.weight, ref.head.cls.pred.weight)

@@ -4,13 +4,16 @@ Per frame: crop a square of side s_x = round(s_z · 255/127) around the previous
 padding), run the search branch against the cached template features, score the 16×16 grid points
 (softmax channel 1), decode each point's (l, t, r, b) into a box, penalise scale and aspect-ratio
 changes, mix in a Hann window, take the best point and move the box there with a learning rate.
-All of it runs in torch on the model's device; only the final box leaves it.
+The state, network and post-processing stay in torch on the model's device; one small copy per frame
+(box and score) leaves it.
 
 Constants follow ``configv2.yaml`` (TRACK): penalty_k 0.150, window_influence 0.490, lr 0.385,
 exemplar 127, instance 255, context 0.5, stride 16, 16×16 points at −128, −112, …, +112 px.
 By default the crops are made like the original's: padding colour truncated to uint8 and the square
-resized with OpenCV's fixed-point uint8 bilinear arithmetic (:func:`crop_like_original`, bit-exact with
-``cv2.resize`` of OpenCV 5.0 on x86), so the network sees the very same pixels; ``uint8_crops=False`` uses
+resized with OpenCV's fixed-point uint8 bilinear arithmetic (:func:`crop_like_original`, in torch on the
+device, bit-exact with ``cv2.resize`` of OpenCV 5.0 on x86), so the network sees the very same pixels. For
+NumPy frames on a CPU the same crop is taken with OpenCV itself (:func:`crop_cv2_uint8`, ~0.2 ms instead of
+several ms of gathers). ``uint8_crops=False`` uses
 the float crop of :func:`siamkit.ops.crop.crop_batch` instead (differs by up to ±1 grey level, and the
 trajectories then drift apart by a few tenths of a pixel).
 """
