@@ -11,3 +11,5 @@ from siamkit.cli import train
 from siamkit.cli import verify
 from siamkit.cli import eval
 from siamkit.cli import report
+from siamkit.cli import index
+from siamkit.cli import search

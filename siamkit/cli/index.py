@@ -1,0 +1,41 @@
+"""``siamkit index build``: embed a folder of images with a zoo model and save a searchable gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from siamkit.cli import app
+
+index_app = typer.Typer(
+    help="Build a gallery index from a folder of images.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("build")
+def build(
+    folder: Path = typer.Argument(..., help="Folder of images (searched recursively; sub-folder = identity)."),
+    model: str = typer.Option(..., "--model", "-m", help="Zoo model name or path to its .safetensors file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the gallery to."),
+    kind: str = typer.Option("flat", "--kind", help="flat (exact), ivf or hnsw (approximate, faster on large sets)."),
+    metric: str = typer.Option("cosine", "--metric", help="cosine, ip (inner product) or l2."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images embedded per forward pass."),
+    device: str = typer.Option(None, "--device", help="cpu or cuda (default: cpu)."),
+    nlist: int = typer.Option(None, "--nlist", help="IVF cells (default ≈ 4·√N)."),
+    hnsw_m: int = typer.Option(32, "--hnsw-m", help="HNSW links per node."),
+) -> None:
+    """Embed every image under FOLDER with MODEL and save the gallery to OUT."""
+    from siamkit.index import Gallery
+
+    params = {"hnsw_m": hnsw_m}
+    if nlist:
+        params["nlist"] = nlist
+    gallery = Gallery.from_folder(
+        folder, model, kind=kind, metric=metric, batch_size=batch_size, device=device, **params
+    )
+    gallery.save(out)
+    typer.echo(f"siamkit: indexed {len(gallery)} images ({gallery.dim}-d, {kind}, {metric}) into {out}")
