@@ -127,3 +127,15 @@ def test_similarity_flag_and_bad_input():
         EuclideanDistance().paired(torch.zeros(3, 2), torch.zeros(4, 2))
     with pytest.raises(ConfigError, match="dim"):
         MahalanobisDistance(3).pairwise(torch.zeros(2, 4))
+
+
+def test_self_squared_distance_backward_passes_gradcheck():
+    torch.manual_seed(0)
+    x = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: EuclideanDistance(squared=True).pairwise(t), (x,))
+    # asymmetric upstream gradient, against autograd on the explicit difference tensor
+    w = torch.randn(7, 7, dtype=torch.float64)
+    (EuclideanDistance(squared=True).pairwise(x) * w).sum().backward()
+    ref_x = x.detach().clone().requires_grad_(True)
+    (((ref_x[:, None] - ref_x[None]) ** 2).sum(-1) * w).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), ref_x.grad.numpy(), rtol=1e-10, atol=1e-10)

@@ -446,3 +446,21 @@ def test_every_loss_survives_degenerate_batches(name, case):
     if no_triplets and name in ("triplet", "triplet_soft", "facenet", "batch_hard", "hermans", "improved",
                                 "quadruplet", "wrt"):
         assert value == 0.0 and (t.grad == 0).all()
+
+
+def test_verification_hard_pairs_equal_batch_hard_tuple():
+    from siamkit.losses.miners import BatchHardMiner
+
+    torch.manual_seed(1)
+    x = torch.randn(12, 5, dtype=torch.float64)
+    labels = torch.arange(3).repeat_interleave(4)
+    loss = VerificationLoss(5, pairs="hard", balance=False).double()
+    a, p, n = BatchHardMiner()(x, labels)
+    assert float(loss(x, labels)) == pytest.approx(float(loss(x, labels, indices_tuple=(a, p, a, n))), rel=1e-12)
+
+
+def test_zero_loss_stays_finite_for_huge_fp16_embeddings():
+    x = torch.full((4, 3), 60000.0, dtype=torch.float16, requires_grad=True)  # their sum overflows fp16
+    value = TripletLoss(0.2)(x, torch.zeros(4, dtype=torch.long))
+    value.backward()
+    assert float(value.detach()) == 0.0 and torch.isfinite(x.grad).all()

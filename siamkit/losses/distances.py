@@ -38,9 +38,8 @@ def _check_2d(x: torch.Tensor, name: str) -> None:
 
 def safe_sqrt(squared: torch.Tensor, eps: float = _EPS) -> torch.Tensor:
     """``sqrt`` that returns exactly 0 with a zero gradient where ``squared <= eps`` (no NaN)."""
-    positive = squared > eps
-    root = torch.where(positive, squared, torch.full_like(squared, 1.0)).sqrt()
-    return torch.where(positive, root, torch.zeros_like(root))
+    # clamp_min passes no gradient below eps, so the masked entries never see 1/(2·sqrt(0))
+    return torch.where(squared > eps, squared.clamp_min(eps).sqrt(), 0.0)
 
 
 def _l2_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -92,14 +91,40 @@ class Distance(nn.Module):
         raise NotImplementedError
 
 
+class _SelfSquaredDistances(torch.autograd.Function):
+    """D²_ij = ‖x_i − x_j‖² for one batch, with a hand-written backward.
+
+    Forward is one ``addmm``; backward uses the symmetry of D²: with G = (g + gᵀ) masked where
+    the value was clamped (and on the diagonal, which is exactly 0),
+    ∂L/∂x = 2·(rowsum(G)·x − G·x) — one matmul instead of autograd's two plus the element-wise
+    chain. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        sq = (x * x).sum(1)
+        d2 = torch.addmm(sq[:, None] + sq[None, :], x, x.T, alpha=-2.0)
+        dead = d2 <= 0.0
+        dead.fill_diagonal_(True)
+        d2.masked_fill_(dead, 0.0)
+        ctx.save_for_backward(x, dead)
+        return d2
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        x, dead = ctx.saved_tensors
+        g = (grad + grad.T).masked_fill_(dead | dead.T, 0.0)
+        return 2.0 * (g.sum(1, keepdim=True) * x - g @ x)
+
+
 def _squared_euclidean_matrix(x: torch.Tensor, y: torch.Tensor, same: bool) -> torch.Tensor:
     """‖x_i − y_j‖² through one matmul, clamped at 0; exact zeros on the diagonal when y is x."""
-    xx = (x * x).sum(1, keepdim=True)
-    yy = xx.T if same else (y * y).sum(1, keepdim=True).T
-    d2 = (xx + yy - 2.0 * (x @ y.T)).clamp_min(0.0)
     if same:
-        d2 = d2 * (1.0 - torch.eye(d2.shape[0], dtype=d2.dtype, device=d2.device))
-    return d2
+        return _SelfSquaredDistances.apply(x)
+    xx = (x * x).sum(1, keepdim=True)
+    yy = (y * y).sum(1, keepdim=True).T
+    return torch.addmm(xx + yy, x, y.T, alpha=-2.0).clamp_min(0.0)
 
 
 class EuclideanDistance(Distance):

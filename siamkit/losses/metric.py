@@ -52,7 +52,7 @@ def _check_embeddings(embeddings: Any) -> torch.Tensor:
 
 def _zero(embeddings: torch.Tensor) -> torch.Tensor:
     """A 0 loss that is still connected to the graph (backward gives zero gradients)."""
-    return embeddings.sum().to(compute_dtype(embeddings)) * 0.0
+    return (embeddings.to(compute_dtype(embeddings)) * 0.0).sum()
 
 
 def _reduce(losses: torch.Tensor, reduction: str, embeddings: torch.Tensor) -> torch.Tensor:
@@ -149,9 +149,8 @@ class ContrastiveLoss(MetricLoss):
         self.separate_terms = bool(separate_terms)
 
     def _terms(self, raw: torch.Tensor, positive: bool) -> torch.Tensor:
-        sign = -1.0 if self.distance.inverted else 1.0
-        x = sign * (raw - self.pos_margin) if positive else sign * (self.margin - raw)
-        x = F.relu(x)
+        x = raw - self.pos_margin if positive else self.margin - raw
+        x = F.relu(-x if self.distance.inverted else x)
         if self.form == "plain":
             return x
         return 0.5 * x * x if self.form == "hadsell" else x * x
@@ -169,24 +168,25 @@ class ContrastiveLoss(MetricLoss):
             labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
             pos_mask, neg_mask = M.label_masks(labels)
             raw = self.distance.pairwise(embeddings)
-            if self.reduction != "none":  # reduce on the B×B matrix with masks: no gather of pairs
-                return self._masked(self._terms(raw, True), pos_mask, self._terms(raw, False), neg_mask, embeddings)
-            pos_raw, neg_raw = raw[pos_mask], raw[neg_mask]
+            pos_raw = raw[pos_mask]  # few in a P×K batch: gather them
+            if self.reduction != "none":  # negatives: reduce on the B×B matrix with a mask, no gather
+                return self._masked(self._terms(pos_raw, True), self._terms(raw, False), neg_mask, embeddings)
+            neg_raw = raw[neg_mask]
         else:
             a1, p, a2, n = _as_pairs(indices_tuple)
             pos_raw = self.distance.paired(embeddings[a1], embeddings[p])
             neg_raw = self.distance.paired(embeddings[a2], embeddings[n])
         return self._combine(self._terms(pos_raw, True), self._terms(neg_raw, False), embeddings)
 
-    def _masked(self, pos: torch.Tensor, pos_mask: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor,
+    def _masked(self, pos: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor,
                 embeddings: torch.Tensor) -> torch.Tensor:
-        """Same result as gathering the masked pairs and calling :meth:`_combine`, from B×B sums."""
-        self.last_stats = {"positive_pairs": int(pos_mask.sum()), "negative_pairs": int(neg_mask.sum())}
-        parts = []
-        for values, mask in ((pos, pos_mask), (neg, neg_mask)):
-            total = torch.where(mask, values, torch.zeros_like(values)).sum()
-            count = mask.sum() if self.reduction == "mean" else (mask & (values > 0)).sum()
-            parts.append((total, count))
+        """Same result as gathering the negative pairs and calling :meth:`_combine`, from a masked B×B sum."""
+        n_neg = neg_mask.sum()
+        self.last_stats = {"positive_pairs": int(pos.numel()), "negative_pairs": int(n_neg)}
+        n_pos = torch.tensor(pos.numel(), device=pos.device) if self.reduction == "mean" else (pos > 0).sum()
+        neg_total = torch.where(neg_mask, neg, 0.0).sum()
+        parts = [(pos.sum(), n_pos),
+                 (neg_total, n_neg if self.reduction == "mean" else (neg_mask & (neg > 0)).sum())]
         if not self.separate_terms:
             parts = [(parts[0][0] + parts[1][0], parts[0][1] + parts[1][1])]
         out = _zero(embeddings)
@@ -329,7 +329,8 @@ class BatchHardTripletLoss(TripletLoss):
     the anchor itself excluded from its positives. Anchors with no positive (single-image
     identity) or no negative (one identity in the batch) are dropped; ``last_stats`` reports
     how many. K need not be equal across identities. ``mean`` averages over kept anchors.
-    The distance matrix is computed once and used for both mining and the loss.
+    Mining uses the B×B matrix without gradient; the loss recomputes only the 2B mined distances
+    (row-wise), so backward costs O(B·D) instead of a pass through the whole matrix.
     """
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -349,10 +350,14 @@ class BatchHardTripletLoss(TripletLoss):
             return self._from_tuple(embeddings, _as_triplets(indices_tuple))
         labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
         pos, neg = M.label_masks(labels)
-        dis = self._dis_matrix(embeddings)
-        (a, p, n), stats = M.batch_hard(dis.detach(), pos, neg)
+        with torch.no_grad():
+            dis = self._dis_matrix(embeddings.detach())
+        (a, p, n), stats = M.batch_hard(dis, pos, neg)
         self.last_stats = {**stats, "triplets": int(a.numel())}
-        return _reduce(self._per_triplet(dis[a, p], dis[a, n]), self.reduction, embeddings)
+        anchors = embeddings[a]
+        d_ap = self._dis_paired(anchors, embeddings[p])
+        d_an = self._dis_paired(anchors, embeddings[n])
+        return _reduce(self._per_triplet(d_ap, d_an), self.reduction, embeddings)
 
 
 class ImprovedTripletLoss(TripletLoss):
@@ -438,13 +443,14 @@ class QuadrupletLoss(MetricLoss):
         else:
             labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
             pos, neg = M.label_masks(labels)
-            dis = self._dis_matrix(embeddings)
-            (a, p, n), stats = M.batch_hard(dis.detach(), pos, neg)
-            i, j, ok = _hardest_other_pair(dis.detach(), labels, neg)
-            d_ap = dis[a, p]
-            t1 = F.relu(d_ap - dis[a, n] + self.margin)
+            with torch.no_grad():
+                dis = self._dis_matrix(embeddings.detach())
+            (a, p, n), stats = M.batch_hard(dis, pos, neg)
+            i, j, ok = _hardest_other_pair(dis, labels, neg)
+            d_ap = self._dis_paired(embeddings[a], embeddings[p])
+            t1 = F.relu(d_ap - self._dis_paired(embeddings[a], embeddings[n]) + self.margin)
             ok = ok[a]
-            t2 = F.relu(d_ap[ok] - dis[i[a][ok], j[a][ok]] + self.margin2)
+            t2 = F.relu(d_ap[ok] - self._dis_paired(embeddings[i[a][ok]], embeddings[j[a][ok]]) + self.margin2)
             self.last_stats = {**stats, "second_term": int(ok.sum())}
         if self.reduction == "none":
             return torch.cat([t1, t2])
