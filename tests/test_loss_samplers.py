@@ -104,3 +104,16 @@ def test_triplet_and_quadruplet_sampler_validity(quad):
     assert list(sampler) != items
     with pytest.raises(DataError, match="3 identities"):
         TripletSampler([0, 0, 1, 1], quadruplets=True)
+
+
+def test_rank_and_world_size_default_to_the_process_group(monkeypatch):
+    import torch.distributed as dist
+
+    labels = np.repeat(np.arange(12), 4)
+    explicit = list(PKSampler(labels, 3, 2, seed=4, rank=1, world_size=2))
+    monkeypatch.setattr(dist, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    sampler = PKSampler(labels, 3, 2, seed=4)
+    assert (sampler.rank, sampler.world_size) == (1, 2) and list(sampler) == explicit
