@@ -251,3 +251,11 @@ def test_bad_inputs_raise(tmp_path):
     ds = PairDataset([TrackSource("s", [Track("t", [tmp_path / "missing.png"], [[1, 1, 10, 10]])])], PairConfig())
     with pytest.raises(DataError, match="missing.png"):
         ds[0]
+
+
+def test_rgb_option_reverses_channels(synthetic_track):
+    src = TrackSource("s", [synthetic_track], 10)
+    bgr = PairDataset([src], PairConfig(pairs_per_epoch=1))[0]
+    rgb = PairDataset([src], PairConfig(pairs_per_epoch=1, rgb=True))[0]
+    np.testing.assert_array_equal(rgb["search"], bgr["search"][::-1])
+    np.testing.assert_array_equal(rgb["box"], bgr["box"])

@@ -79,6 +79,7 @@ class PairConfig:
     pairs_per_epoch: int = 0  # 0 → the sum of the sources' num_use
     seed: int = 0
     masks: bool = False  # also return the search-crop mask (SiamMask)
+    rgb: bool = False  # channel order of the crops: BGR (pysot, default) or RGB (siamfc-pytorch)
 
 
 # =========================================================================== sources
@@ -533,6 +534,8 @@ class PairDataset(Dataset):
                                   cfg.template, rng)
         x, box, mask = crop_pair_image(x_img, search["box"], cfg.search_size, cfg.exemplar_size, cfg.context,
                                        cfg.search, rng, x_mask)
+        if cfg.rgb:
+            z, x = z[:, :, ::-1], x[:, :, ::-1]
         item: dict[str, Any] = {
             "template": np.ascontiguousarray(z.transpose(2, 0, 1)),
             "search": np.ascontiguousarray(x.transpose(2, 0, 1)),
