@@ -11,5 +11,6 @@ from siamkit.cli import train
 from siamkit.cli import verify
 from siamkit.cli import eval
 from siamkit.cli import report
+from siamkit.cli import track
 from siamkit.cli import index
 from siamkit.cli import search

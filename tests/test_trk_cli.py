@@ -1,0 +1,122 @@
+"""``siamkit track``: video files and frame folders in, boxes out; one-line errors for bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from siamkit.cli import main
+from siamkit.cli.track import open_frames, parse_box
+
+
+def synthetic_frames(n=5, size=(96, 128)):
+    frames = []
+    for t in range(n):
+        f = np.full((*size, 3), 30, np.uint8)
+        cv2.rectangle(f, (40 + 3 * t, 30), (60 + 3 * t, 55), (250, 250, 250), -1)
+        frames.append(f)
+    return frames
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "frames"
+    d.mkdir()
+    for i, f in enumerate(synthetic_frames(3)):
+        cv2.imwrite(str(d / f"{i + 1:04d}.png"), f)
+    return d
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def run_ok(capsys, *args):
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_track_a_folder_and_save_json_and_csv(folder, tmp_path, capsys):
+    out_json = tmp_path / "boxes.json"
+    code, out, _ = run_ok(
+        capsys,
+        "track",
+        str(folder),
+        "--box",
+        "40,30,21,26",
+        "--tracker",
+        "siamrpnpp_alexnet",
+        "--device",
+        "cpu",
+        "--save",
+        str(out_json),
+    )
+    assert code == 0, out
+    data = json.loads(out_json.read_text())
+    assert len(data["boxes"]) == 3 and data["boxes"][0] == [40, 30, 21, 26]
+    assert data["scores"][0] is None and all(np.isfinite(data["scores"][1:]))
+    assert "tracked 3 frames" in out
+    out_csv = tmp_path / "boxes.csv"
+    code, _, _ = run_ok(capsys, "track", str(folder), "--box", "40,30,21,26", "--save", str(out_csv), "--device", "cpu")
+    rows = list(csv.reader(out_csv.open()))
+    assert rows[0] == ["frame", "x", "y", "w", "h", "score"] and len(rows) == 4
+    assert [float(v) for v in rows[1][1:5]] == [40, 30, 21, 26]
+
+
+def test_track_a_video_file(tmp_path, capsys):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))
+    if not writer.isOpened():
+        pytest.skip("OpenCV cannot write MJPG here")
+    for f in synthetic_frames(4):
+        writer.write(f)
+    writer.release()
+    count, frames = open_frames(path)
+    assert len(list(frames)) == 4
+    code, out, _ = run_ok(capsys, "track", str(path), "--box", "40,30,21,26", "--tracker", "siamfc", "--device", "cpu")
+    assert code == 0 and "tracked 4 frames" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--box", "1,2,3"], "4 numbers"),
+        (["--box", "a,b,c,d"], "not four numbers"),
+        (["--box", "500,10,5,5"], "outside"),
+        (["--box", "10,10,0,5"], "zero or negative size"),
+        (["--box", "10,10,5,5", "--tracker", "nope"], "Unknown tracker 'nope'"),
+        (["--box", "10,10,5,5", "--save", "out.txt"], ".json or .csv"),
+    ],
+)
+def test_bad_arguments_print_one_line(folder, capsys, args, message):
+    code, _, err = run(capsys, "track", str(folder), *args)
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.startswith("siamkit: error:")]
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_unreadable_sources(tmp_path, capsys):
+    code, _, err = run(capsys, "track", str(tmp_path / "missing.mp4"), "--box", "1,1,5,5")
+    assert code == 2 and "not found" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "track", str(tmp_path / "empty"), "--box", "1,1,5,5")
+    assert code == 2 and "No image files" in err
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    code, _, err = run(capsys, "track", str(tmp_path / "junk.mp4"), "--box", "1,1,5,5")
+    assert code == 2 and "siamkit: error:" in err
+
+
+def test_parse_box():
+    assert parse_box("1, 2.5,3,4") == [1.0, 2.5, 3.0, 4.0]
