@@ -176,3 +176,20 @@ def test_other_protocols_write_their_layouts(tmp_path, clips, protocol, path, ke
 
         assert metrics["frames"] == 4
         assert metrics["ao"] == pytest.approx(box_iou(np.tile(gt[0], (4, 1)), gt[1:], bound=(480, 270)).mean())
+
+
+def test_vot_dataset_with_polygons_end_to_end(tmp_path):
+    root = tmp_path / "vot2018"
+    (root / "diamond" / "color").mkdir(parents=True)
+    (root / "list.txt").write_text("diamond\n")
+    for k in range(1, 13):
+        cv2.imwrite(str(root / "diamond" / "color" / f"{k:08d}.jpg"), np.full((120, 120, 3), 90, np.uint8))
+    (root / "diamond" / "groundtruth.txt").write_text("60,10,110,60,60,110,10,60\n" * 12)
+    job = EvalJob("test-evt-static", f"vot:{root}", str(tmp_path / "out"), protocol="vot")
+    metrics = run_evaluation(job)
+    # the static tracker keeps the enclosing box of a diamond: overlap = 5000 / 10000 on every frame
+    assert metrics["lost_number"] == 0 and metrics["robustness"] == 0
+    assert metrics["accuracy"] == pytest.approx(0.5)  # frames 10 and 11 after the 10-frame burn-in
+    assert np.allclose(metrics["expected_overlap_curve"][1:], 0.5)
+    assert np.isnan(metrics["eao"])  # 12 frames are shorter than VOT2018's interval 100–356
+    assert rio.read_vot(tmp_path / "out", "diamond")[0] == [1.0]

@@ -26,6 +26,15 @@ def parse_options(items: list[str] | None) -> dict[str, object]:
     return options
 
 
+def _list_trackers(value: bool) -> None:
+    if value:
+        from siamkit.trackers import available_trackers
+
+        for name in available_trackers():
+            typer.echo(name)
+        raise typer.Exit()
+
+
 @app.command("eval")
 def eval_command(
     tracker: str = typer.Option(..., "--tracker", "-t", help="Tracker name (see `siamkit eval --list`)."),
@@ -38,6 +47,9 @@ def eval_command(
     sequences: str = typer.Option(None, "--sequences", "-s", help="Comma-separated sequence names."),
     max_frames: int = typer.Option(None, "--max-frames", min=2, help="Only the first N frames (quick runs)."),
     option: list[str] = typer.Option(None, "--option", help="Tracker option KEY=VALUE (repeatable)."),
+    list_trackers: bool = typer.Option(
+        False, "--list", callback=_list_trackers, is_eager=True, help="Print the tracker names and exit."
+    ),
 ) -> None:
     """Evaluate a tracker on a benchmark; finished sequences are not rerun."""
     from siamkit.eval.tracking.report import format_summary

@@ -97,7 +97,7 @@ def _tracker_for(job: EvalJob):
     return _TRACKERS[key]
 
 
-def run_ope(tracker, seq: Sequence) -> dict[str, np.ndarray]:
+def run_ope(tracker, seq: Sequence, show_progress: bool | None = False) -> dict[str, np.ndarray]:
     """Init on ``seq.init_frame`` and track every later frame; frames before it repeat the init box."""
     n = len(seq)
     boxes = np.full((n, 4), np.nan)
@@ -106,7 +106,8 @@ def run_ope(tracker, seq: Sequence) -> dict[str, np.ndarray]:
     init = seq.init_frame
     box0 = seq.init_box
     boxes[:init] = box0
-    for i, frame in enumerate(seq.frames(init), start=init):
+    frames = progress(seq.frames(init), total=n - init, desc=seq.name, unit="frame", leave=False, enable=show_progress)
+    for i, frame in enumerate(frames, start=init):
         start = time.perf_counter()
         if i == init:
             tracker.init(frame, box0)
@@ -161,7 +162,9 @@ def result_path(job: EvalJob, name: str) -> Path:
     return rio.vot_paths(job.out_dir, name, experiment="longterm" if job.protocol == "vot-lt" else "baseline")["boxes"]
 
 
-def run_sequence(job: EvalJob, name: str, dataset: Dataset | None = None) -> dict[str, Any]:
+def run_sequence(
+    job: EvalJob, name: str, dataset: Dataset | None = None, show_progress: bool | None = False
+) -> dict[str, Any]:
     """Run ``job`` on one sequence and write its result files; returns a small summary."""
     dataset = dataset or open_dataset(job.dataset)
     seq = limit_frames(dataset[name], job.max_frames)
@@ -172,7 +175,7 @@ def run_sequence(job: EvalJob, name: str, dataset: Dataset | None = None) -> dic
         rio.write_vot(job.out_dir, name, out["trajectory"], out["times"])
         failures = sum(1 for e in out["trajectory"] if len(e) == 1 and e[0] == 2)
         return {"name": name, "frames": len(seq), "failures": failures, "time": float(out["times"].sum())}
-    out = run_ope(tracker, seq)
+    out = run_ope(tracker, seq, show_progress)
     if job.protocol in ("ope", "lasot"):
         rio.write_ope(job.out_dir, name, out["boxes"], out["times"], out["scores"], one_based=one_based)
     elif job.protocol == "got10k":
@@ -226,8 +229,8 @@ def run_evaluation(
     bar = progress(total=len(pending), desc=f"{job.tracker} on {dataset.name}", unit="seq", enable=show_progress)
     try:
         if workers <= 1 or len(pending) <= 1:
-            for name in pending:
-                run_sequence(job, name, dataset)
+            for name in pending:  # in-process: a per-frame bar too (workers keep quiet)
+                run_sequence(job, name, dataset, show_progress=show_progress)
                 bar.update(1)
         else:
             context = multiprocessing.get_context("spawn")
