@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import shared_path
 
@@ -37,3 +38,18 @@ def test_boxes_agree_with_the_original_tracker_on_every_clip():
         agree = record["original"]["vs_siamkit"]
         assert agree["mean_iou"] >= 0.99, (name, agree)
         assert agree["max_centre_dist"] < 0.5, (name, agree)
+
+
+def test_success_auc_helper_hand_computed():
+    bench = _bench()
+    gt = np.array([[0, 0, 10, 10]] * 4, dtype=float)
+    # IoUs 1, 0.5 (half overlap), 0 (disjoint), 0.25 (quarter of the area, same size → 25/175).
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 5], [20, 20, 5, 5], [5, 5, 10, 10]], dtype=float)
+    ious = np.array([1.0, 0.5, 0.0, 25 / 175])
+    expected = np.mean([(ious > t).mean() for t in np.linspace(0, 1, 21)])
+    assert bench.success_auc(boxes, gt) == pytest.approx(expected)
+    # Hand count: IoU 1 succeeds at 20 of 21 thresholds (not t = 1), 0.5 at 10 (t < 0.5), 1/7 at 3, 0 at none.
+    assert expected == pytest.approx((20 + 10 + 3 + 0) / (21 * 4))
+    nan_gt = gt.copy()
+    nan_gt[2] = np.nan
+    assert bench.success_auc(boxes, nan_gt) == pytest.approx((20 + 10 + 3) / (21 * 3))
