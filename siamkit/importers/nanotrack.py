@@ -48,7 +48,6 @@ from siamkit.errors import WeightsError
 ARCHITECTURE = "nanotrack_v2"
 DROPPED_PREFIXES = ("neck.downsample.",)
 
-_BR = {"cls": "cls", "reg": "reg"}
 _TOWER = {"cls_pw_tower": "cls", "bbox_pw_tower": "reg"}
 _PRED = {"cls_pred": "cls", "bbox_pred": "reg"}
 _TOWER_PART = ("dw", "pw", "bn")
