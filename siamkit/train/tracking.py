@@ -130,13 +130,17 @@ class TrackingTask(Task):
         return int(self.step) // self.steps_per_epoch
 
     def _layer_params(self, names: Sequence[str]) -> list[nn.Parameter]:
-        bb = self.model.backbone
         params = []
         for name in names:
-            if not hasattr(bb, name):
-                raise ConfigError(f"Backbone has no layer {name!r} to unfreeze.")
-            params += list(getattr(bb, name).parameters())
+            params += list(self._layer(name).parameters())
         return params
+
+    def _layer(self, name: str) -> nn.Module:
+        """A backbone sub-module by (dotted) name, e.g. ``layer2`` or ``features.11``."""
+        try:
+            return self.model.backbone.get_submodule(name)
+        except AttributeError:
+            raise ConfigError(f"Backbone has no layer {name!r} to unfreeze.") from None
 
     def _install_lr_mult(self, cfg: BackboneUnfreeze) -> None:
         if cfg.lr_mult == 1.0:
@@ -163,7 +167,7 @@ class TrackingTask(Task):
                 m.eval()
         if unfrozen:
             for name in cfg.layers:
-                for m in getattr(bb, name).modules():
+                for m in self._layer(name).modules():
                     if isinstance(m, nn.modules.batchnorm._BatchNorm):
                         m.train(self.training)
 
