@@ -89,12 +89,24 @@ _TRACKERS: dict[tuple, Any] = {}
 
 def _tracker_for(job: EvalJob):
     """One tracker per worker process and job (weights load once, ``init`` resets state)."""
-    from siamkit.trackers import create_tracker
-
     key = (job.tracker, job.weights, job.device, json.dumps(job.options, sort_keys=True))
     if key not in _TRACKERS:
-        _TRACKERS[key] = create_tracker(job.tracker, weights=job.weights, device=job.device, **job.options)
+        _TRACKERS[key] = _build_tracker(job)
     return _TRACKERS[key]
+
+
+def _build_tracker(job: EvalJob):
+    from siamkit.config import TRACKERS
+
+    if job.tracker.startswith("opencv:"):
+        # fast path: the OpenCV peers register without importing torch (worker start-up in ~1 s)
+        import siamkit.trackers.peers  # noqa: F401
+
+        if job.tracker in TRACKERS:
+            return TRACKERS.build(job.tracker, weights=job.weights, device=job.device, **job.options)
+    from siamkit.trackers import create_tracker
+
+    return create_tracker(job.tracker, weights=job.weights, device=job.device, **job.options)
 
 
 def run_ope(tracker, seq: Sequence, show_progress: bool | None = False) -> dict[str, np.ndarray]:
@@ -185,12 +197,17 @@ def run_sequence(
     return {"name": name, "frames": len(seq), "time": float(out["times"].sum())}
 
 
-def _worker(job: EvalJob, name: str) -> dict[str, Any]:
-    import cv2
-    import torch
+def _init_worker() -> None:
+    """Worker processes use one thread each so that N workers do not oversubscribe the cores."""
+    import os
 
-    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import cv2
+
     cv2.setNumThreads(1)
+
+
+def _worker(job: EvalJob, name: str) -> dict[str, Any]:
     return run_sequence(job, name)
 
 
@@ -234,7 +251,8 @@ def run_evaluation(
                 bar.update(1)
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context) as pool:
+            pool = ProcessPoolExecutor(min(workers, len(pending)), mp_context=context, initializer=_init_worker)
+            with pool:
                 futures = {pool.submit(_worker, job, name): name for name in pending}
                 for future in as_completed(futures):
                     future.result()
