@@ -70,7 +70,7 @@ def test_save_load_round_trip(tmp_path, kind):
 
 @pytest.mark.parametrize("kind,params", [("ivf", {"nprobe": 8}), ("hnsw", {"ef_search": 64})])
 def test_approximate_recall_on_clustered_data(kind, params):
-    x, q = _clustered(20000, 32, 200, seed=3, noise=0.5, n_queries=200)
+    x, q = _clustered(8000, 32, 100, seed=3, noise=0.5, n_queries=200)
     exact = Gallery.from_arrays(x, kind="flat", metric="l2")
     approx = Gallery.from_arrays(x, kind=kind, metric="l2", **params)
     truth, _, _ = exact.search(q, 10)
@@ -78,7 +78,7 @@ def test_approximate_recall_on_clustered_data(kind, params):
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)])
     assert recall >= 0.9, recall
     if kind == "ivf":
-        assert approx.params["nlist"] == default_nlist(20000) == 512  # min(4·√N = 566, N/39 = 512)
+        assert approx.params["nlist"] == default_nlist(8000) == 205  # min(4·√N = 358, N/39 = 205)
         # scanning every cell is exact
         approx.set_params(nprobe=approx.params["nlist"])
         assert np.array_equal(approx.search(q, 10)[0], truth)
