@@ -14,3 +14,4 @@ from siamkit.cli import report
 from siamkit.cli import track
 from siamkit.cli import index
 from siamkit.cli import search
+from siamkit.cli import export
