@@ -81,9 +81,10 @@ def load_results(dirs: list[str | Path]) -> list[dict[str, Any]]:
             metrics = evaluate_run(folder, dataset=dataset, write=False)
         metrics["folder"] = str(folder)
         out.append(metrics)
-    labels = [m["tracker"] for m in out]
-    for m in out:
-        m["label"] = m["tracker"] if labels.count(m["tracker"]) == 1 else f"{m['tracker']} ({Path(m['folder']).name})"
+    labels = [(m["protocol"], m["tracker"]) for m in out]
+    for m in out:  # the folder name tells apart runs of the same tracker under one protocol
+        unique = labels.count((m["protocol"], m["tracker"])) == 1
+        m["label"] = m["tracker"] if unique else f"{m['tracker']} ({Path(m['folder']).name})"
     return out
 
 
@@ -116,7 +117,11 @@ def _title(protocol: str, group: list[dict[str, Any]]) -> str:
     datasets = sorted({r["dataset"] for r in group})
     frames = {r.get("max_frames") for r in group}
     limit = f", first {frames.pop()} frames" if len(frames) == 1 and None not in frames else ""
-    return f"{protocol} on {', '.join(datasets)}{limit}"
+    extra = ""
+    if protocol == "vot":
+        spans = {tuple(r.get("eao_interval") or ()) for r in group}
+        extra = ", EAO over sequence lengths " + " / ".join(f"{a}–{b}" for a, b in sorted(s for s in spans if s))
+    return f"{protocol} on {', '.join(datasets)}{limit}{extra}"
 
 
 def to_text(groups: dict[str, list[dict[str, Any]]]) -> str:
