@@ -199,3 +199,57 @@ def test_photo_pairs_with_default_sizes():
     assert len(paths) >= 2
     ds = PairDataset([PhotoSource("p", paths)], PairConfig(pairs_per_epoch=2), SiamFCTargets())
     assert ds[0]["search"].shape == (3, 255, 255)
+
+
+class FakeHeadNet(nn.Module):
+    """Cheap stand-in with the model interface (25×25 maps) for the RPN/mask and BAN tasks."""
+
+    exemplar_size, instance_size, stride, base_size = 127, 255, 8, 8
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+        self.anchor_num = 5 if kind != "ban" else 0
+        a = max(self.anchor_num, 1)
+        self.feat = nn.Conv2d(3, 4, 1)
+        self.cls = nn.Conv2d(4, 2 * a, 1)
+        self.loc = nn.Conv2d(4, 4 * a, 1)
+        self.mask = nn.Conv2d(4, 63 * 63, 1) if kind == "mask" else None
+
+    def score_size_for(self, instance_size: int) -> int:
+        return (instance_size - self.exemplar_size) // self.stride + 1 + self.base_size
+
+    def forward(self, z, x, box=None):
+        f = nn.functional.adaptive_avg_pool2d(self.feat(x / 255), 25) + z.mean() / 255
+        out = {"cls": self.cls(f), "loc": self.loc(f) if self.kind != "ban" else torch.exp(self.loc(f)) * 10}
+        if self.mask is not None:
+            out["mask"] = self.mask(f)
+        return out
+
+
+@pytest.mark.parametrize("kind", ["rpn", "mask", "ban"])
+def test_rpn_mask_ban_tasks_sum_their_published_weights(kind, moving_pairs):
+    from siamkit.losses import tracking as L
+    from siamkit.train.tracking import TASK_FOR_KIND
+
+    torch.manual_seed(0)
+    model = FakeHeadNet(kind)
+    cfg = PairConfig(neg=0.25, masks=kind == "mask")
+    track = moving_pairs.tracks[0]
+    track.masks = [[[x, y, x + w - 1, y, x + w - 1, y + h - 1, x, y + h - 1]] for x, y, w, h in track.boxes]
+    batch = PairDataset([moving_pairs], cfg, targets_for(model, 255)).make_batch(range(4), np.random.default_rng(1))
+    task = TASK_FOR_KIND[kind](model)
+    total, logs = task.training_step(batch)
+    out = model(batch["template"], batch["search"])
+    cls = L.select_cross_entropy(out["cls"], batch["label_cls"])
+    if kind == "ban":
+        expected = cls + L.ban_loc_loss(out["loc"], batch["label_loc"], batch["label_cls"])
+    else:
+        expected = cls + 1.2 * L.weighted_l1_loss(out["loc"], batch["label_loc"], batch["label_loc_weight"])
+    if kind == "mask":
+        assert batch["label_mask_weight"].sum() > 0 and batch["has_mask"].sum() >= 1
+        expected = expected + 36 * L.mask_loss(out["mask"], batch["label_mask"], batch["label_mask_weight"])
+        assert set(logs) == {"cls", "loc", "mask"}
+    assert float(total.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
+    total.backward()
+    assert model.cls.weight.grad is not None and torch.isfinite(model.cls.weight.grad).all()
