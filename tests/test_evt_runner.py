@@ -31,8 +31,16 @@ class _Static(Tracker):
         return TrackResult(box=self.box.copy(), score=0.5)
 
 
-if "test-evt-static" not in TRACKERS:
-    TRACKERS.register("test-evt-static")(lambda weights=None, device=None, **kw: _Static())
+@pytest.fixture(autouse=True)
+def _static_tracker():
+    """Register the test tracker only while this module's tests run (other tests list the registry)."""
+    TRACKERS.register("test-evt-static")(_build_static)
+    yield
+    TRACKERS._builders.pop("test-evt-static", None)
+
+
+def _build_static(weights=None, device=None, **options):
+    return _Static()
 
 
 @pytest.fixture

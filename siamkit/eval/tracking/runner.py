@@ -252,11 +252,15 @@ def run_evaluation(
         else:
             context = multiprocessing.get_context("spawn")
             pool = ProcessPoolExecutor(min(workers, len(pending)), mp_context=context, initializer=_init_worker)
-            with pool:
+            try:
                 futures = {pool.submit(_worker, job, name): name for name in pending}
                 for future in as_completed(futures):
                     future.result()
                     bar.update(1)
+            except BaseException:  # Ctrl-C or a failed sequence: drop queued work, keep finished files
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
     finally:
         bar.close()
     return evaluate_run(job.out_dir, dataset=dataset, sequences=names)
