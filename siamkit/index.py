@@ -360,9 +360,11 @@ def load_image_for(entry: Any, path: str | Path):
     """Read an image file as the float tensor C×H×W an embedding model expects.
 
     ``entry`` is a :class:`siamkit.zoo.ZooEntry` (or its ``meta`` dict) with ``input_size``
-    [H, W], ``channels`` (1 = greyscale, 3 = colour), optional ``color`` (``"rgb"``, the
-    default, or ``"bgr"``), optional ``scale`` (pixel multiplier, default 1/255 → [0, 1]) and
-    ``normalize`` (``{mean: [...], std: [...]}`` applied after scaling, or none).
+    [H, W], ``channels`` (1 = greyscale, 3 = colour), optional ``invert`` (255 − pixel, for
+    dark-on-light scans), optional ``color`` (``"rgb"``, the default, or ``"bgr"``), optional
+    ``scale`` (pixel multiplier, default 1/255 → [0, 1]) and ``normalize`` (``{mean: [...],
+    std: [...]}`` applied after scaling, or none). Resizing uses area interpolation. This is the
+    same conversion as training's ``siamkit.experiments.preprocess.to_tensor`` (tested against it).
     """
     import cv2
     import torch
@@ -382,8 +384,10 @@ def load_image_for(entry: Any, path: str | Path):
     image = cv2.imdecode(np.fromfile(str(path), np.uint8), flag)
     if image is None:
         raise DataError(f"Cannot decode image {path}.", hint="The file is corrupt or not an image.")
+    if meta.get("invert"):
+        image = 255 - image
     if image.shape[:2] != (h, w):
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if image.shape[0] > h else cv2.INTER_LINEAR)
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     x = image.astype(np.float32)
     if channels == 3 and str(meta.get("color", "rgb")).lower() == "rgb":
         x = x[:, :, ::-1]

@@ -173,3 +173,17 @@ def test_gallery_from_folder_with_zoo_model(tmp_path):
     assert ids[0, 0] == "bob/1.png" and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
     assert meta[0][0]["identity"] == "bob"
     assert g.info["model"] == str(weights.resolve())
+
+
+@pytest.mark.parametrize("channels,invert,size", [(3, False, (20, 16)), (1, True, (60, 50)), (3, False, (60, 50))])
+def test_load_image_for_matches_training_preprocessing(tmp_path, channels, invert, size):
+    """Gallery embeddings must see exactly what the model saw in training (down- and up-scaling)."""
+    pre = pytest.importorskip("siamkit.experiments.preprocess")
+    image = np.random.default_rng(2).integers(0, 255, (40, 30, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    norm = {"mean": [0.5] * channels, "std": [0.25] * channels}
+    meta = {"input_size": list(size), "channels": channels, "normalize": norm, "invert": invert}
+    ours = load_image_for(meta, tmp_path / "a.png")
+    raw = pre.read_image(tmp_path / "a.png", channels)
+    theirs = pre.to_tensor(255 - raw if invert else raw, size, channels, norm)[0]
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
