@@ -37,6 +37,8 @@ def test_shared_clips_read_as_otb():
     assert ds["Tiger1"].init_frame == 0
     assert open_dataset(f"otb100:{root}")["Tiger1"].init_frame == 5  # OTB-100 protocol skips 5 frames
     assert open_dataset(f"otb100:{root}")["Tiger1"].eval_range == (5, 60)
+    # MANIFEST marks exactly these five clips as OTB-2013 sequences
+    assert open_dataset(f"otb2013:{root}").names == ["Crossing", "MotorRolling", "MountainBike", "Soccer", "Tiger1"]
 
 
 # --------------------------------------------------------------------------- OTB quirks

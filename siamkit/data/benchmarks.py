@@ -39,6 +39,62 @@ OTB_FRAME_RANGES = {
 }
 # OTB-100 protocol: frames skipped at the start (tracker initialised on frame 1 + skip).
 OTB100_INIT_OMIT = {"Tiger1": 5}
+# The 51 targets of OTB-2013 (CVPR'13 benchmark; OTB-100 adds 49 more).
+OTB2013_SEQUENCES = frozenset(
+    [
+        "Basketball",
+        "Bolt",
+        "Boy",
+        "Car4",
+        "CarDark",
+        "CarScale",
+        "Coke",
+        "Couple",
+        "Crossing",
+        "David",
+        "David2",
+        "David3",
+        "Deer",
+        "Dog1",
+        "Doll",
+        "Dudek",
+        "FaceOcc1",
+        "FaceOcc2",
+        "Fish",
+        "FleetFace",
+        "Football",
+        "Football1",
+        "Freeman1",
+        "Freeman3",
+        "Freeman4",
+        "Girl",
+        "Ironman",
+        "Jogging-1",
+        "Jogging-2",
+        "Jumping",
+        "Lemming",
+        "Liquor",
+        "Matrix",
+        "Mhyang",
+        "MotorRolling",
+        "MountainBike",
+        "Shaking",
+        "Singer1",
+        "Singer2",
+        "Skating1",
+        "Skiing",
+        "Soccer",
+        "Subway",
+        "Suv",
+        "Sylvester",
+        "Tiger1",
+        "Tiger2",
+        "Trellis",
+        "Walking",
+        "Walking2",
+        "Woman",
+    ]
+)
 OTB_ATTRIBUTES = ("IV", "SV", "OCC", "DEF", "MB", "FM", "IPR", "OPR", "OV", "BC", "LR")
 VOT_TAGS = ("camera_motion", "illum_change", "motion_change", "size_change", "occlusion")
 
@@ -88,7 +144,8 @@ def read_otb(root: str | Path, protocol: str = "otb") -> Dataset:
 
     ``protocol="otb"`` reads every folder as it is. ``"otb100"`` / ``"otb2013"`` also apply the
     official frame ranges (David 300–770, BlurCar1 247–988, …) when the folder holds those
-    frames, and ``"otb100"`` starts Tiger1 on its 6th frame (pytracking's ``initOmit: 5``).
+    frames; ``"otb100"`` starts Tiger1 on its 6th frame (pytracking's ``initOmit: 5``) and
+    ``"otb2013"`` keeps only the 51 OTB-2013 targets.
     Two-target folders (Jogging, Skating2, Human4) give ``Jogging-1``, ``Jogging-2``.
     """
     root = _root(root, "OTB")
@@ -99,9 +156,11 @@ def read_otb(root: str | Path, protocol: str = "otb") -> Dataset:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and (p / "img").is_dir()):
         for name, gt_file in _otb_gt_files(folder):
             entries[name] = (folder, gt_file)
+    if protocol == "otb2013":
+        entries = {k: v for k, v in entries.items() if k in OTB2013_SEQUENCES}
     if not entries:
         raise DataError(
-            f"No OTB sequences under {root}.",
+            f"No {'OTB-2013 ' if protocol == 'otb2013' else 'OTB '}sequences under {root}.",
             hint="Expected <Seq>/img/0001.jpg and <Seq>/groundtruth_rect.txt for each sequence.",
         )
 
