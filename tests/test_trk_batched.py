@@ -61,19 +61,24 @@ def test_targets_in_videos_of_different_sizes_equal_single_trackers():
     np.testing.assert_allclose(got.transpose(1, 0, 2), ref, atol=1e-3)
 
 
-def test_real_model_batched_equals_single():
+@pytest.mark.parametrize("name", ["siamban", "siammask", "siamban_acm"])
+def test_real_model_batched_equals_single(name):
     frames, box = clip("Crossing", 4)
     boxes = np.array([box, [100.0, 50.0, 40.0, 40.0]])
+    options = {"base_width": 8, "blocks": [1, 1, 1, 1], "hidden": 16} if name == "siammask" else TINY_R50
 
     def make():
         torch.manual_seed(0)
-        return create_tracker("siamban", device="cpu", model_options=TINY_R50)
+        return create_tracker(name, device="cpu", model_options=options)
 
     ref = singles(make, [frames] * 2, boxes)
     bt = BatchedTracker(make())
     bt.add(frames[0], boxes)
-    got = np.array([[r.box for r in bt.track(f)] for f in frames[1:]]).transpose(1, 0, 2)
+    results = [bt.track(f) for f in frames[1:]]
+    got = np.array([[r.box for r in step] for step in results]).transpose(1, 0, 2)
     np.testing.assert_allclose(got, ref, atol=1e-3)
+    if name == "siammask":
+        assert all(r.polygon.shape == (4, 2) and r.mask.shape == frames[0].shape[:2] for r in results[-1])
 
 
 def test_add_and_remove_targets_mid_sequence():

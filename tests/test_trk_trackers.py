@@ -289,3 +289,33 @@ def test_zoo_weights_round_trip(crossing, tmp_path):
         create_tracker("siamban", weights=str(path), device="cpu")
     with pytest.raises(WeightsError):
         create_tracker("siamrpnpp_alexnet", weights=str(tmp_path / "missing.pth"), device="cpu")
+
+
+def test_mask_warp_places_the_cell_window_in_the_image():
+    """A mask of ones at the centre cell covers the 127·s square around the search centre (pysot geometry)."""
+    from siamkit.trackers.siammask import mask_to_image
+
+    cfg = SiamMaskConfig()
+    s_x, centre = 510.0, (300.0, 200.0)
+    scale = s_x / cfg.instance_size  # 2 image px per crop px
+    origin = (centre[0] - s_x / 2, centre[1] - s_x / 2)
+    img = mask_to_image(np.ones((127, 127), np.float32), origin, scale, (12, 12), cfg, (640, 480))
+    ys, xs = np.nonzero(img > 0.5)
+    half = cfg.exemplar_size * scale / 2  # 127 px
+    assert xs.min() == pytest.approx(centre[0] - half, abs=2.5) and xs.max() == pytest.approx(centre[0] + half, abs=2.5)
+    assert ys.min() == pytest.approx(centre[1] - half, abs=2.5) and ys.max() == pytest.approx(centre[1] + half, abs=2.5)
+    # One cell to the right moves the window by stride · scale = 16 image px.
+    right = mask_to_image(np.ones((127, 127), np.float32), origin, scale, (12, 13), cfg, (640, 480))
+    assert np.nonzero(right > 0.5)[1].min() - xs.min() == pytest.approx(16, abs=1)
+
+
+def test_siammask_without_refine_uses_the_63_mask(crossing):
+    frames, box = crossing
+    torch.manual_seed(0)
+    tracker = create_tracker(
+        "siammask", device="cpu", refine=False, model_options={**TINY["siammask"], "refine": False}
+    )
+    tracker.init(frames[0], box)
+    r = tracker.track(frames[1])
+    assert r.mask.shape == frames[1].shape[:2] and r.polygon.shape == (4, 2)
+    assert_valid(r.box, frames[1])
