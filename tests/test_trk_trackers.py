@@ -319,3 +319,59 @@ def test_siammask_without_refine_uses_the_63_mask(crossing):
     r = tracker.track(frames[1])
     assert r.mask.shape == frames[1].shape[:2] and r.polygon.shape == (4, 2)
     assert_valid(r.box, frames[1])
+
+
+PYSOT_LT_YAML = """
+META_ARC: "siamrpn_r50_l234_dwxcorr"
+BACKBONE:
+    TYPE: "resnet50"
+    KWARGS:
+        used_layers: [2, 3, 4]
+    LAYERS: [2, 3, 4]
+ADJUST:
+    ADJUST: true
+    TYPE: "AdjustAllLayer"
+    ADJUST_CHANNEL: [128, 256, 512]
+    KWARGS:
+        in_channels: [512, 1024, 2048]
+        out_channels: [128, 256, 512]
+RPN:
+    TYPE: 'MultiRPN'
+    WEIGHTED: True
+    KWARGS:
+        anchor_num: 5
+        in_channels: [128, 256, 512]
+        weighted: true
+MASK:
+    MASK: False
+ANCHOR:
+    STRIDE: 8
+    RATIOS: [0.33, 0.5, 1, 2, 3]
+    SCALES: [8]
+    ANCHOR_NUM: 5
+TRACK:
+    TYPE: 'SiamRPNLTTracker'
+    PENALTY_K: 0.05
+    WINDOW_INFLUENCE: 0.28
+    LR: 0.22
+    EXEMPLAR_SIZE: 127
+    INSTANCE_SIZE: 255
+    BASE_SIZE: 8
+    CONTEXT_AMOUNT: 0.5
+    CONFIDENCE_LOW: 0.8
+    CONFIDENCE_HIGH: 0.998
+"""
+
+
+def test_pysot_experiment_files_load_with_legacy_keys(tmp_path, caplog):
+    """pysot's own ``siamrpn_r50_l234_dwxcorr_lt/config.yaml`` (restated) equals the published preset."""
+    path = tmp_path / "config.yaml"
+    path.write_text(PYSOT_LT_YAML)
+    with caplog.at_level(logging.WARNING, logger="siamkit"):
+        cfg = resolve_config(DaSiamRPNConfig, "dasiamrpn", str(path))
+    assert "BACKBONE.LAYERS" in caplog.text and "ADJUST.ADJUST_CHANNEL" in caplog.text
+    published = resolve_config(DaSiamRPNConfig, "dasiamrpn", preset="pysot_r50_lt")
+    assert dataclasses.replace(cfg, source="") == dataclasses.replace(published, source="")
+    mask = tmp_path / "mask.yaml"
+    mask.write_text("TRACK:\n  TYPE: SiamMaskTracker\n  MASK_THERSHOLD: 0.15\n  PENALTY_K: 0.10\n")
+    assert resolve_config(SiamMaskConfig, "siammask", str(mask)).mask_threshold == 0.15
