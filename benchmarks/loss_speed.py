@@ -131,7 +131,8 @@ def main() -> None:
                 timed = time_interleaved(fns, emb, labels, n, device)
                 ms, value, grad = timed[0]
                 row = {"loss": name, "device": device, "batch": b, "dim": args.dim, "k": args.k, "repeats": n,
-                       "siamkit_ms": round(ms, 3), "siamkit_value": value}
+                       "siamkit_ms": round(ms, 3), "siamkit_value": value,
+                       "load_avg_1min": round(os.getloadavg()[0], 2)}
                 if name in theirs:
                     pms, pvalue, pgrad = timed[1]
                     row.update({
@@ -148,6 +149,8 @@ def main() -> None:
         "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
         "cpu_count": os.cpu_count(), "pml_version": peer[0].__version__ if peer else None,
         "cuda_device": torch.cuda.get_device_name(0) if "cuda" in devices else None,
+        "note": "shared machine: load_avg_1min per row is the 1-minute load average when the row finished; "
+                "absolute times inflate with load, the interleaved ratio much less",
         "timing": "median ms of forward+backward after one warm-up, contenders interleaved; float32; P×K labels",
     }
     write_json(args.out, {"meta": meta, "results": rows})

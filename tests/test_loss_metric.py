@@ -464,3 +464,21 @@ def test_zero_loss_stays_finite_for_huge_fp16_embeddings():
     value = TripletLoss(0.2)(x, torch.zeros(4, dtype=torch.long))
     value.backward()
     assert float(value.detach()) == 0.0 and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("b,d,margin", [(6, 40, 1.5), (40, 2, 0.3), (40, 2, 5.0)])
+def test_contrastive_active_pair_and_full_matrix_paths_agree_with_explicit_pairs(b, d, margin):
+    """(6, 40): the full-matrix path; (40, 2, 0.3): the active-pairs path; (40, 2, 5): every pair active."""
+    from siamkit.losses.miners import AllPairsMiner
+
+    rng = np.random.default_rng(b + d)
+    x = rng.normal(size=(b, d))
+    labels = rng.integers(0, 4, size=b)
+    for reduction in ("mean", "sum", "mean_nonzero"):
+        loss = ContrastiveLoss(margin, form="hadsell", reduction=reduction, separate_terms=True)
+        got, t = run(loss, x, labels)
+        ref = contrastive_ref(x, labels, "euclidean", False, margin, 0.0, "hadsell", reduction, True)
+        assert got == pytest.approx(ref, rel=1e-9)
+        tup = AllPairsMiner()(torch.from_numpy(x), torch.from_numpy(labels))
+        _, t2 = run(lambda e, y, lo=loss, tp=tup: lo(e, y, indices_tuple=tp), x, labels)
+        np.testing.assert_allclose(t.grad.numpy(), t2.grad.numpy(), atol=1e-10)

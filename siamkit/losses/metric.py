@@ -164,34 +164,48 @@ class ContrastiveLoss(MetricLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None,
                 indices_tuple: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         embeddings = _check_embeddings(embeddings)
-        if indices_tuple is None:
-            labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
-            pos_mask, neg_mask = M.label_masks(labels)
-            raw = self.distance.pairwise(embeddings)
-            pos_raw = raw[pos_mask]  # few in a P×K batch: gather them
-            if self.reduction != "none":  # negatives: reduce on the B×B matrix with a mask, no gather
-                return self._masked(self._terms(pos_raw, True), self._terms(raw, False), neg_mask, embeddings)
-            neg_raw = raw[neg_mask]
-        else:
+        if indices_tuple is not None:
             a1, p, a2, n = _as_pairs(indices_tuple)
             pos_raw = self.distance.paired(embeddings[a1], embeddings[p])
             neg_raw = self.distance.paired(embeddings[a2], embeddings[n])
-        return self._combine(self._terms(pos_raw, True), self._terms(neg_raw, False), embeddings)
+            return self._combine(self._terms(pos_raw, True), self._terms(neg_raw, False), embeddings)
+        labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
+        pos_mask, neg_mask = M.label_masks(labels)
+        a1, p = pos_mask.nonzero(as_tuple=True)  # few in a P×K batch: gather them
+        raw = self.distance.pairwise(embeddings)
+        if self.reduction == "none":
+            return self._combine(self._terms(raw[a1, p], True), self._terms(raw[neg_mask], False), embeddings)
+        b, dim = embeddings.shape
+        n_neg = int(neg_mask.sum())
+        with torch.no_grad():
+            active = neg_mask & (self._terms(raw.detach(), False) > 0)
+            n_active = int(active.sum())
+        self.last_stats = {"positive_pairs": int(a1.numel()), "negative_pairs": n_neg, "active_negatives": n_active}
+        if (n_active + a1.numel()) * dim <= b * b:
+            # Inactive negatives contribute exactly 0 (value and gradient): recompute only the active
+            # pairs row-wise, so backward is O(active·D) instead of a pass through the B×B matrix.
+            a2, n = active.nonzero(as_tuple=True)
+            pos = self._terms(self.distance.paired(embeddings[a1], embeddings[p]), True)
+            neg = self._terms(self.distance.paired(embeddings[a2], embeddings[n]), False)
+            return self._finish(pos.sum(), pos, neg.sum(), neg, n_neg, embeddings)
+        pos = self._terms(raw[a1, p], True)
+        neg_full = self._terms(raw, False)
+        return self._finish(pos.sum(), pos, torch.where(neg_mask, neg_full, 0.0).sum(), neg_full[active], n_neg,
+                            embeddings)
 
-    def _masked(self, pos: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor,
-                embeddings: torch.Tensor) -> torch.Tensor:
-        """Same result as gathering the negative pairs and calling :meth:`_combine`, from a masked B×B sum."""
-        n_neg = neg_mask.sum()
-        self.last_stats = {"positive_pairs": int(pos.numel()), "negative_pairs": int(n_neg)}
-        n_pos = torch.tensor(pos.numel(), device=pos.device) if self.reduction == "mean" else (pos > 0).sum()
-        neg_total = torch.where(neg_mask, neg, 0.0).sum()
-        parts = [(pos.sum(), n_pos),
-                 (neg_total, n_neg if self.reduction == "mean" else (neg_mask & (neg > 0)).sum())]
+    def _finish(self, pos_sum: torch.Tensor, pos: torch.Tensor, neg_sum: torch.Tensor, neg_active: torch.Tensor,
+                n_neg: int, embeddings: torch.Tensor) -> torch.Tensor:
+        """Reduce from the sums; ``neg_active`` holds (at least) every non-zero negative term."""
+        if self.reduction == "mean":
+            counts = (pos.numel(), n_neg)
+        else:
+            counts = (int((pos > 0).sum()), int((neg_active > 0).sum()))
+        parts = [(pos_sum, counts[0]), (neg_sum, counts[1])]
         if not self.separate_terms:
-            parts = [(parts[0][0] + parts[1][0], parts[0][1] + parts[1][1])]
+            parts = [(pos_sum + neg_sum, counts[0] + counts[1])]
         out = _zero(embeddings)
         for total, count in parts:
-            out = out + (total if self.reduction == "sum" else total / count.clamp_min(1).to(total.dtype))
+            out = out + (total if self.reduction == "sum" else total / max(count, 1))
         return out
 
     def pairs(self, x1: torch.Tensor, x2: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
