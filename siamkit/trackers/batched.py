@@ -74,15 +74,8 @@ def cat_states(states: Sequence[State]) -> State:
     return {k: _cat([s[k] for s in states]) for k in states[0]}
 
 
-def scatter_state(state: State, idx: np.ndarray, sub: State) -> State:
-    """Write ``sub`` (the state of targets ``idx``) back into ``state``; returns a new dict."""
-    out = {}
-    for key, value in state.items():
-        out[key] = _scatter(value, idx, sub[key])
-    return out
-
-
-def _scatter(value: Any, idx: np.ndarray, new: Any) -> Any:
+def write_targets(value: Any, idx: np.ndarray, new: Any) -> Any:
+    """A copy of the state entry ``value`` with the rows ``idx`` replaced by ``new``."""
     if isinstance(value, torch.Tensor):
         value = value.clone()
         value[torch.as_tensor(idx, device=value.device, dtype=torch.long)] = new.to(value.dtype)
@@ -92,7 +85,7 @@ def _scatter(value: Any, idx: np.ndarray, new: Any) -> Any:
         value[idx] = new
         return value
     if isinstance(value, (tuple, list)):
-        return type(value)(_scatter(v, idx, n) for v, n in zip(value, new, strict=True))
+        return type(value)(write_targets(v, idx, n) for v, n in zip(value, new, strict=True))
     raise TypeError(f"cannot update state entry of type {type(value).__name__}")
 
 

@@ -47,6 +47,7 @@ from siamkit.trackers.batched import (
     resolve_device,
     result_from_row,
     take_state,
+    write_targets,
 )
 
 # --------------------------------------------------------------------------- configs
@@ -219,7 +220,7 @@ class SiamCore(Core):
                 if whole:
                     new_state[key] = val
                 else:
-                    new_state[key] = _write(new_state[key], idx, val)
+                    new_state[key] = write_targets(new_state[key], idx, val)
             for k, i in enumerate(idx):
                 results[i] = group_results[k]
         return new_state, results  # type: ignore[return-value]
@@ -248,20 +249,6 @@ class SiamCore(Core):
         centre, size = clip_state(new_centre, new_size, sub["frame_size"], self.config.min_size)
         rows = torch.cat([state_to_xywh(centre, size), sel.score[:, None]], dim=1).cpu().numpy()
         return {"centre": centre, "size": size}, [result_from_row(r) for r in rows]
-
-
-def _write(value: Any, idx: np.ndarray, new: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        value = value.clone()
-        value[torch.as_tensor(idx, device=value.device)] = new.to(value.dtype)
-        return value
-    if isinstance(value, np.ndarray):
-        value = value.copy()
-        value[idx] = new
-        return value
-    if isinstance(value, (tuple, list)):
-        return type(value)(_write(v, idx, n) for v, n in zip(value, new, strict=True))
-    raise TypeError(f"cannot update a state entry of type {type(value).__name__}")
 
 
 class AnchorCore(SiamCore):
