@@ -201,3 +201,18 @@ def test_vot_dataset_with_polygons_end_to_end(tmp_path):
     assert np.allclose(metrics["expected_overlap_curve"][1:], 0.5)
     assert np.isnan(metrics["eao"])  # 12 frames are shorter than VOT2018's interval 100–356
     assert rio.read_vot(tmp_path / "out", "diamond")[0] == [1.0]
+
+
+def test_absent_policy_is_a_scoring_choice(tmp_path):
+    seq_dir = tmp_path / "otb" / "Gap"
+    (seq_dir / "img").mkdir(parents=True)
+    for k in range(1, 7):
+        cv2.imwrite(str(seq_dir / "img" / f"{k:04d}.jpg"), np.full((40, 40, 3), 100, np.uint8))
+    (seq_dir / "groundtruth_rect.txt").write_text("11,11,10,10\n" * 3 + "NaN,NaN,NaN,NaN\n" * 3)
+    skip = run_evaluation(EvalJob("test-evt-static", f"otb:{tmp_path / 'otb'}", str(tmp_path / "a")))
+    fail = run_evaluation(
+        EvalJob("test-evt-static", f"otb:{tmp_path / 'otb'}", str(tmp_path / "b"), absent_policy="failure")
+    )
+    assert skip["overall"]["success_auc"] == pytest.approx(20 / 21)  # 3 visible frames, all perfect
+    assert fail["overall"]["success_auc"] == pytest.approx(20 / 21 / 2)  # 3 more frames counted as misses
+    assert fail["absent_policy"] == "failure"

@@ -47,6 +47,9 @@ def eval_command(
     sequences: str = typer.Option(None, "--sequences", "-s", help="Comma-separated sequence names."),
     max_frames: int = typer.Option(None, "--max-frames", min=2, help="Only the first N frames (quick runs)."),
     option: list[str] = typer.Option(None, "--option", help="Tracker option KEY=VALUE (repeatable)."),
+    absent: str = typer.Option(
+        None, "--absent", help="OPE frames without a target: skip (default) or failure (pysot/LaSOT; lasot default)."
+    ),
     list_trackers: bool = typer.Option(
         False, "--list", callback=_list_trackers, is_eager=True, help="Print the tracker names and exit."
     ),
@@ -64,6 +67,7 @@ def eval_command(
         device=device,
         options=parse_options(option),
         max_frames=max_frames,
+        absent_policy=absent,
     )
     names = [s.strip() for s in sequences.split(",") if s.strip()] if sequences else None
     metrics = run_evaluation(job, sequences=names, workers=workers)

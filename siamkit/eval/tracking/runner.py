@@ -51,12 +51,15 @@ class EvalJob:
     options: dict[str, Any] = field(default_factory=dict)
     max_frames: int | None = None
     skip: int = 5
+    absent_policy: str | None = None  # OPE scoring of frames without a target: "skip" or "failure"
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"Unknown protocol {self.protocol!r}.", hint=f"Use one of: {', '.join(PROTOCOLS)}.")
         if self.max_frames is not None and self.max_frames < 2:
             raise ConfigError("max_frames must be at least 2 (the init frame and one tracked frame).")
+        if self.absent_policy not in (None, "skip", "failure"):
+            raise ConfigError(f"Unknown absent-frame policy {self.absent_policy!r}.", hint="Use skip or failure.")
 
 
 def limit_frames(seq: Sequence, max_frames: int | None) -> Sequence:
@@ -226,7 +229,8 @@ def _check_run_file(job: EvalJob, names: list[str]) -> None:
         names = list(dict.fromkeys(old.get("sequences", []) + names))
     import siamkit
 
-    write_json(path, record | {"device": job.device, "sequences": names, "siamkit_version": siamkit.__version__})
+    extra = {"device": job.device, "absent_policy": job.absent_policy, "sequences": names}
+    write_json(path, record | extra | {"siamkit_version": siamkit.__version__})
 
 
 def run_evaluation(
@@ -314,7 +318,8 @@ def evaluate_run(
             saved = rio.read_ope(out_dir, n, one_based=bool(s.meta.get("one_based")))
             preds[n], times[n] = saved["boxes"], saved["times"]
         view = _SeqView(seqs)
-        metrics = ope.evaluate_lasot(preds, view) if protocol == "lasot" else ope.evaluate_ope(preds, view)
+        policy = run.get("absent_policy") or ("failure" if protocol == "lasot" else "skip")
+        metrics = ope.evaluate_ope(preds, view, absent_policy=policy)
     elif protocol == "got10k":
         preds = {}
         for n in names:
