@@ -452,12 +452,6 @@ def seed_worker(worker_id: int) -> None:
 
 
 @dataclass
-class _Pick:
-    source: int
-    item: int
-
-
-@dataclass
 class PairDataset(Dataset):
     """Torch dataset of training pairs from several sources, deterministic under ``cfg.seed``.
 
@@ -478,7 +472,7 @@ class PairDataset(Dataset):
         if not self.sources:
             raise ConfigError("PairDataset needs at least one source.")
         self.epoch = 0
-        self._picks: list[_Pick] | None = None
+        self._picks: np.ndarray | None = None
 
     def __len__(self) -> int:
         if self.cfg.pairs_per_epoch > 0:
@@ -489,21 +483,19 @@ class PairDataset(Dataset):
         self.epoch = int(epoch)
         self._picks = None
 
-    def picks(self) -> list[_Pick]:
-        """This epoch's (source, item) list: each source's quota of shuffled items, then shuffled."""
+    def picks(self) -> np.ndarray:
+        """This epoch's N×2 (source, item) table: each source's quota of shuffled items, then shuffled."""
         if self._picks is None:
             rng = np.random.default_rng([self.cfg.seed, self.epoch, 1])
-            picks: list[_Pick] = []
+            parts = []
             for si, src in enumerate(self.sources):
                 n = len(src) if src.num_use < 0 else src.num_use
-                items: list[int] = []
-                while len(items) < n:
-                    items += rng.permutation(len(src)).tolist()
-                picks += [_Pick(si, i) for i in items[:n]]
-            order = rng.permutation(len(picks))
-            picks = [picks[i] for i in order]
-            total = len(self)
-            self._picks = [picks[i % len(picks)] for i in range(total)]
+                reps = -(-n // len(src))  # ceil: enough shuffled passes over the source
+                items = np.concatenate([rng.permutation(len(src)) for _ in range(reps)])[:n]
+                parts.append(np.stack([np.full(n, si), items], axis=1))
+            table = np.concatenate(parts)
+            table = table[rng.permutation(len(table))]
+            self._picks = table[np.arange(len(self)) % len(table)]
         return self._picks
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
@@ -513,17 +505,17 @@ class PairDataset(Dataset):
 
     def sample(self, index: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Build pair ``index`` of this epoch with the random generator ``rng``."""
-        pick = self.picks()[index % len(self.picks())]
-        source = self.sources[pick.source]
+        source_index, item = (int(v) for v in self.picks()[index % len(self)])
+        source = self.sources[source_index]
         cfg = self.cfg
         gray = bool(cfg.gray and rng.random() < cfg.gray)
         neg = bool(cfg.neg and rng.random() < cfg.neg)
         if neg:
-            template = source.random_target(rng) if isinstance(source, PhotoSource) else _first(source, pick.item, rng)
+            template = source.random_target(rng) if isinstance(source, PhotoSource) else _first(source, item, rng)
             other = self.sources[int(rng.integers(len(self.sources)))]
-            search = other.random_target(rng, exclude=pick.item if other is source else None)
+            search = other.random_target(rng, exclude=item if other is source else None)
         else:
-            template, search = source.positive(pick.item, rng)
+            template, search = source.positive(item, rng)
         z_img, x_img = _image(template), _image(search)
         if gray:
             z_img, x_img = to_gray(z_img), to_gray(x_img)
