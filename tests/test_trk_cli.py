@@ -120,3 +120,30 @@ def test_unreadable_sources(tmp_path, capsys):
 
 def test_parse_box():
     assert parse_box("1, 2.5,3,4") == [1.0, 2.5, 3.0, 4.0]
+
+
+def test_track_with_zoo_weights(folder, tmp_path, capsys):
+    import torch
+
+    import siamkit.nn  # noqa: F401  (registers the model builders)
+    from siamkit import zoo
+    from siamkit.config import MODELS
+
+    torch.manual_seed(0)
+    model = MODELS.build("siamrpnpp_alexnet", width_mult=0.25, hidden=16)
+    path = zoo.save_model(model, tmp_path / "alex", "siamrpnpp_alexnet", config={"width_mult": 0.25, "hidden": 16})
+    code, out, err = run_ok(
+        capsys,
+        "track",
+        str(folder),
+        "--box",
+        "40,30,21,26",
+        "--weights",
+        str(path),
+        "--device",
+        "cpu",
+        "--preset",
+        "otb",
+    )
+    assert code == 0 and "tracked 3 frames" in out
+    assert "randomly initialised" not in err

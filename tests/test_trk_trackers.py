@@ -375,3 +375,12 @@ def test_pysot_experiment_files_load_with_legacy_keys(tmp_path, caplog):
     mask = tmp_path / "mask.yaml"
     mask.write_text("TRACK:\n  TYPE: SiamMaskTracker\n  MASK_THERSHOLD: 0.15\n  PENALTY_K: 0.10\n")
     assert resolve_config(SiamMaskConfig, "siammask", str(mask)).mask_threshold == 0.15
+
+
+def test_torch_frames_give_the_same_boxes(crossing):
+    frames, box = crossing
+    a, b = tiny("siamban"), tiny("siamban")
+    a.init(frames[0], box)
+    b.init(torch.from_numpy(frames[0]), box)
+    for f in frames[1:3]:
+        np.testing.assert_allclose(a.track(f).box, b.track(torch.from_numpy(f)).box, atol=1e-9)
