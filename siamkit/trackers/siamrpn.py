@@ -184,6 +184,10 @@ class SiamCore(Core):
     def window_influence(self, sub: State, instance: int) -> float | torch.Tensor:
         return self.config.window_influence
 
+    def rescore(self, sub: State, x: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """Scores used to rank candidates (DaSiamRPN subtracts distractor similarity here)."""
+        return scores
+
     # ---- protocol
     def start(self, frames, frame_index, boxes) -> State:
         c = self.config
@@ -236,9 +240,13 @@ class SiamCore(Core):
         out = self.model.search(x, sub["zf"])
         scores, boxes = self.decode(out, instance)
         _, window = self.grid(instance)
+        ranking = self.rescore(sub, x, scores)
         sel = select_best(
-            scores, boxes, size * scale_z[:, None], c.penalty_k, window, self.window_influence(sub, instance)
+            ranking, boxes, size * scale_z[:, None], c.penalty_k, window, self.window_influence(sub, instance)
         )
+        if ranking is not scores:  # the re-scored map only ranks; size update and report use the raw score
+            rows = torch.arange(scores.shape[0], device=scores.device)
+            sel.score = torch.where(sel.valid, scores[rows, sel.index], torch.zeros_like(sel.score))
         new_centre, new_size = smooth_update(centre, size, sel, scale_z, c.lr)
         return self.finish(frames, frame_index, sub, instance, out, sel, scale_z, s_x, new_centre, new_size)
 
