@@ -259,3 +259,14 @@ def test_rgb_option_reverses_channels(synthetic_track):
     rgb = PairDataset([src], PairConfig(pairs_per_epoch=1, rgb=True))[0]
     np.testing.assert_array_equal(rgb["search"], bgr["search"][::-1])
     np.testing.assert_array_equal(rgb["box"], bgr["box"])
+
+
+def test_mask_image_with_object_ids(tmp_path):
+    labels = np.zeros((40, 50), np.uint8)
+    labels[5:15, 10:30] = 1
+    labels[20:35, 5:12] = 2
+    cv2.imwrite(str(tmp_path / "m.png"), labels)
+    assert load_mask(tmp_path / "m.png", 2, (40, 50)).sum() == 15 * 7
+    assert load_mask(tmp_path / "m.png", None, (40, 50)).sum() == 200 + 105
+    with pytest.raises(DataError):
+        load_mask(tmp_path / "m.png", 1, (41, 50))
