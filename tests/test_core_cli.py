@@ -79,3 +79,12 @@ def test_self_check():
     result = run_cli("demo", "--check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[ok] geometry" in result.stdout and "FAIL" not in result.stdout
+
+
+def test_public_api_resolves():
+    import siamkit
+
+    for name in siamkit.__all__:
+        assert getattr(siamkit, name) is not None
+    with pytest.raises(AttributeError):
+        siamkit.not_a_thing  # noqa: B018
