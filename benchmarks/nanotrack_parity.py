@@ -12,8 +12,9 @@ On every shared clip (``../shared/data/tracking``), initialised on the frame-1 g
   penalty_k 0.055), to see how much of OpenCV's deviation those two choices explain.
 
 Per clip it writes mean/min IoU and centre distance between siamkit and each peer, success AUC against the
-ground truth (21 thresholds 0:0.05:1, success = IoU > t, frame 1 included) and CPU FPS (update calls only,
-best of ``--repeats`` runs), to ``benchmarks/results/nanotrack_parity.json``::
+ground truth (21 thresholds 0:0.05:1, success = IoU > t, frame 1 included) and CPU FPS (update calls only:
+best of ``--repeats`` separate runs, and ``fps_interleaved`` with all trackers updated in turn on each frame,
+the fairer comparison on a loaded machine), to ``benchmarks/results/nanotrack_parity.json``::
 
     .venv/bin/python benchmarks/nanotrack_parity.py [--clips Biker Soccer] [--threads 1]
 """
@@ -174,6 +175,20 @@ def opencv_tracker():
 # ----------------------------------------------------------------------------- main
 
 
+def interleaved_fps(makers: dict, frames: list[np.ndarray], box: np.ndarray) -> dict[str, float]:
+    """FPS of several trackers updated in turn on every frame, so a changing machine load hits all alike."""
+    trackers = {name: make() for name, make in makers.items()}
+    for init, _ in trackers.values():
+        init(frames[0], box)
+    spent = dict.fromkeys(trackers, 0.0)
+    for frame in frames[1:]:
+        for name, (_, update) in trackers.items():
+            start = time.perf_counter()
+            update(frame)
+            spent[name] += time.perf_counter() - start
+    return {name: (len(frames) - 1) / max(t, 1e-9) for name, t in spent.items()}
+
+
 def run_best(make, frames: list[np.ndarray], box: np.ndarray, repeats: int) -> tuple[np.ndarray, float]:
     """Boxes of the first run and the best FPS of ``repeats`` runs (a shared machine's load only slows runs)."""
     boxes, fps = run(*make(), frames, box)
@@ -203,6 +218,8 @@ def compare_clip(name: str, weights: Path, peers: list[str], repeats: int = 1) -
         record[peer] = {"auc": success_auc(boxes, gt), "mean_iou_gt": float(np.mean(iou(boxes, gt))), "fps": peer_fps}
         record[peer]["vs_siamkit"] = agreement(ours, boxes)
         record["boxes"][peer] = boxes.round(4).tolist()
+    makers["siamkit"] = lambda: siamkit_tracker(weights)
+    record["fps_interleaved"] = interleaved_fps({k: makers[k] for k in ["siamkit", *peers]}, frames, box)
     if "opencv" in peers and "siamkit_opencv_like" in peers:
         like = np.asarray(record["boxes"]["siamkit_opencv_like"])
         record["siamkit_opencv_like"]["vs_opencv"] = agreement(like, np.asarray(record["boxes"]["opencv"]))
@@ -237,9 +254,11 @@ def main(argv: list[str] | None = None) -> dict:
     for who in ["siamkit", *peers]:
         frames = np.array([results[c]["frames"] - 1 for c in clips], dtype=np.float64)
         fps = np.array([results[c][who]["fps"] for c in clips])
+        fps_il = np.array([results[c]["fps_interleaved"][who] for c in clips])
         summary[who] = {
             "mean_auc": float(np.mean([results[c][who]["auc"] for c in clips])),
             "fps_overall": float(frames.sum() / (frames / fps).sum()),
+            "fps_interleaved_overall": float(frames.sum() / (frames / fps_il).sum()),
         }
         if who != "siamkit":
             per_clip = [results[c][who]["vs_siamkit"]["mean_iou"] for c in clips]
