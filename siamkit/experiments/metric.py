@@ -54,6 +54,7 @@ class DataConfig:
     std: tuple[float, ...] = (0.5,)
     invert: bool = False
     test_identities: int = 0
+    val_identities: int = 0
     train_writers: tuple[str, ...] = ()
     rotation: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
@@ -121,6 +122,9 @@ def load_data(cfg: DataConfig) -> tuple[Prepared, dict[str, Any]]:
     if cfg.kind in ("orl_faces", "image_folder"):
         ds = ids.orl_faces(root) if cfg.kind == "orl_faces" else ids.image_folder(root, grayscale=cfg.channels == 1)
         train, test = _disjoint(ds, cfg.test_identities)
+        if cfg.val_identities:  # held out from the gradient, used only to calibrate the threshold
+            train, val = _disjoint(train, cfg.val_identities)
+            evaluation["calibration"] = (_load(val, cfg, "val"), val.labels, val.identities())
         evaluation.update(images=_load(test, cfg, "test"), labels=test.labels, identities=test.identities())
     elif cfg.kind == "omniglot":
         train = ids.omniglot(root, "background")
@@ -267,20 +271,30 @@ def _plain(obj: Any) -> Any:
 
 def evaluate(model: torch.nn.Module, exp: MetricExperiment, train: Prepared, evaluation: dict[str, Any],
              device: str | torch.device = "cpu") -> tuple[dict[str, Any], float]:
-    """Run the protocol for ``exp.data.kind``; returns (metrics, calibrated distance threshold)."""
+    """Run the protocol for ``exp.data.kind``; returns (metrics, calibrated distance threshold).
+
+    The threshold is the EER point of pairs of validation identities when ``val_identities`` is
+    set (never seen by the gradient, never test identities), else of training-identity pairs.
+    """
     cfg, kind = exp.data, evaluation["kind"]
-    rng = np.random.default_rng(0)
-    n_cal = min(len(train.images), cfg.calibration_images)
-    cal = np.sort(rng.choice(len(train.images), n_cal, replace=False))
-    if kind == "omniglot":  # calibrate on whole characters so every sampled image has positives
-        classes = rng.choice(train.labels.max() + 1, max(2, n_cal // 20), replace=False)
-        cal = np.flatnonzero(np.isin(train.labels, classes))
-    threshold = calibrate_threshold(embed(model, train.images[cal], cfg, exp.eval_batch, device), train.labels[cal])
+    if "calibration" in evaluation:
+        cal_images, cal_labels, _ = evaluation["calibration"]
+    else:
+        rng = np.random.default_rng(0)
+        n_cal = min(len(train.images), cfg.calibration_images)
+        cal = np.sort(rng.choice(len(train.images), n_cal, replace=False))
+        if kind == "omniglot":  # calibrate on whole characters so every sampled image has positives
+            classes = rng.choice(train.labels.max() + 1, max(2, n_cal // 20), replace=False)
+            cal = np.flatnonzero(np.isin(train.labels, classes))
+        cal_images, cal_labels = train.images[cal], train.labels[cal]
+    threshold = calibrate_threshold(embed(model, cal_images, cfg, exp.eval_batch, device), cal_labels)
     if kind in ("orl_faces", "image_folder"):
         emb = embed(model, evaluation["images"], cfg, exp.eval_batch, device)
         d, same = pair_distances(emb, evaluation["labels"])
         metrics = _verification_metrics(d, same, threshold)
         metrics["test_identities"] = evaluation["identities"]
+        if "calibration" in evaluation:
+            metrics["calibration_identities"] = evaluation["calibration"][2]
     elif kind == "signatures":
         emb = embed(model, evaluation["images"], cfg, exp.eval_batch, device)
         labels, genuine = evaluation["labels"], evaluation["genuine"]
@@ -460,7 +474,8 @@ def ship(model: torch.nn.Module, exp: MetricExperiment, model_cfg: dict[str, Any
         "normalize": {"mean": list(exp.data.mean), "std": list(exp.data.std)},
         "distance": "euclidean",
         "threshold": float(threshold),
-        "threshold_rule": "same identity when distance <= threshold (EER point on training-identity pairs)",
+        "threshold_rule": "same identity when distance <= threshold (EER point on pairs of "
+        + ("held-out validation identities" if exp.data.val_identities else "training identities") + ")",
         "metrics": _plain(results["metrics"]),
         "recipe": {
             "config": to_dict(exp), "command": results["command"], "train_wall_time_s": results["train_wall_time_s"],
