@@ -53,16 +53,17 @@ def track_source(
 ) -> TrackRun:
     """Track ``boxes`` (xywh in the first frame) through ``source``.
 
-    Each target gets its own tracker instance (``trackers`` may pass pre-built ones).
-    ``on_frame(done, total)`` is called after every frame (for progress reporting).
+    Several targets of a Siamese tracker advance together through the batched engine (one
+    forward pass per frame); other trackers (the OpenCV peers) get one instance per target.
+    ``trackers`` may pass pre-built instances, one per target. ``on_frame(done, total)`` is
+    called after every frame (for progress reporting).
     """
     frames = source if isinstance(source, (FrameSource, ArraySource)) else FrameSource(source)
     info = frames.info
     if not boxes:
         raise BoxError("No initial box given.", hint="Pass at least one --box x,y,w,h.")
     init_boxes = [check_box(b, image_size=(info.width, info.height), name=f"box #{i + 1}") for i, b in enumerate(boxes)]
-    if trackers is None:
-        trackers = [create_tracker(tracker, weights=weights, device=device) for _ in init_boxes]
+    engine = _engine(tracker, weights, device, len(init_boxes)) if trackers is None else _Separate(list(trackers))
     total = info.frames if max_frames is None else min(max_frames, info.frames or max_frames)
     sink = VideoSink(out_video, info.fps, (info.width, info.height)) if out_video else None
     all_boxes: list[np.ndarray] = []
@@ -75,13 +76,12 @@ def track_source(
                 break
             start = time.perf_counter()
             if index == 0:
-                for t, box in zip(trackers, init_boxes, strict=True):
-                    t.init(frame, box)
+                engine.init(frame, init_boxes)
                 results = None
                 frame_boxes = np.stack(init_boxes)
                 frame_scores = np.ones(len(init_boxes))
             else:
-                results = [t.track(frame) for t in trackers]
+                results = engine.track(frame)
                 frame_boxes = np.stack([np.asarray(r.box, dtype=np.float64) for r in results])
                 frame_scores = np.array([float(r.score) for r in results])
             run.seconds_per_frame.append(time.perf_counter() - start)
@@ -111,3 +111,43 @@ def track_source(
         if save is not None and all_boxes:
             write_boxes(save, run.boxes, run.scores)
     return run
+
+
+class _Separate:
+    """One tracker instance per target."""
+
+    def __init__(self, trackers: list[Any]):
+        self.trackers = trackers
+
+    def init(self, frame: np.ndarray, boxes: list[np.ndarray]) -> None:
+        if len(boxes) != len(self.trackers):
+            raise BoxError(f"{len(boxes)} boxes for {len(self.trackers)} trackers.")
+        for t, box in zip(self.trackers, boxes, strict=True):
+            t.init(frame, box)
+
+    def track(self, frame: np.ndarray) -> list[Any]:
+        return [t.track(frame) for t in self.trackers]
+
+
+class _Batched:
+    """All targets through one :class:`~siamkit.trackers.batched.BatchedTracker`."""
+
+    def __init__(self, tracker: Any):
+        from siamkit.trackers.batched import BatchedTracker
+
+        self.batched = BatchedTracker(tracker)
+
+    def init(self, frame: np.ndarray, boxes: list[np.ndarray]) -> None:
+        self.batched.init(frame, np.stack(boxes))
+
+    def track(self, frame: np.ndarray) -> list[Any]:
+        return self.batched.track(frame)
+
+
+def _engine(name: str, weights: str | None, device: str | None, targets: int) -> _Separate | _Batched:
+    from siamkit.trackers.batched import SiameseTracker
+
+    first = create_tracker(name, weights=weights, device=device)
+    if targets > 1 and isinstance(first, SiameseTracker):
+        return _Batched(first)
+    return _Separate([first] + [create_tracker(name, weights=weights, device=device) for _ in range(targets - 1)])
