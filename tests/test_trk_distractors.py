@@ -54,7 +54,7 @@ def test_without_distractors_the_tracker_is_unchanged():
 
 @pytest.mark.parametrize("long_term", [False, True])
 def test_distractor_aware_runs_and_batches(long_term):
-    frames, box = load_clip(n=6)
+    frames, box = load_clip(n=4)
     opts = dict(
         distractor_aware=True, distractor_threshold=0.3, long_term=long_term, confidence_low=0.55, confidence_high=0.6
     )
