@@ -185,7 +185,7 @@ def test_every_update_matches_a_numpy_reimplementation(clip):
 
 
 def test_tracker_follows_the_target_and_checks_order():
-    frames, gt = _clip("Crossing", 40)
+    frames, gt = _clip("Crossing", 30)
     tracker = _tracker()
     with pytest.raises(TrackerStateError):
         tracker.track(frames[0])
@@ -198,7 +198,7 @@ def test_tracker_follows_the_target_and_checks_order():
 
 
 def test_torch_frames_take_the_torch_crop_and_give_identical_boxes():
-    frames, gt = _clip("vot_car1", 12)
+    frames, gt = _clip("vot_car1", 8)
     a, b = _tracker(), _tracker()
     a.init(frames[0], gt[0])
     b.init(torch.from_numpy(frames[0]), gt[0])
@@ -208,7 +208,7 @@ def test_torch_frames_take_the_torch_crop_and_give_identical_boxes():
 
 
 def test_float_crops_option_stays_close():
-    frames, gt = _clip("Tiger1", 20)
+    frames, gt = _clip("Tiger1", 10)
     exact, smooth = _tracker(), _tracker(uint8_crops=False)
     exact.init(frames[0], gt[0])
     smooth.init(frames[0], gt[0])
