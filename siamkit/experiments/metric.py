@@ -182,8 +182,13 @@ class MetricTask(Task):
         self.model, self.loss, self.feature = model, loss, feature
 
     def training_step(self, batch):
+        from siamkit.train.distributed import all_gather_with_grad
+
         x, y = batch
         emb = self.model(x) if self.feature == "embedding" else self.model.forward_features(x)[0]
+        # under DDP each rank holds a slice of the P×K batch: the loss sees the whole batch, and the
+        # gathered rows keep their gradient (single process: no-op)
+        emb, y = all_gather_with_grad(emb), all_gather_with_grad(y)
         value = self.loss(emb, y)
         stats = getattr(self.loss, "last_stats", {}) or {}
         logs = {k: v for k, v in stats.items() if isinstance(v, (int, float))}
