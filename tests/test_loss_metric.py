@@ -416,15 +416,16 @@ def all_losses(dim):
     }
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", list(all_losses(4)))
-def test_every_loss_fp16_matches_fp64_on_the_same_values(name):
+def test_every_loss_half_precision_matches_fp64_on_the_same_values(name, dtype):
     rng = np.random.default_rng(1)
-    x = torch.tensor(rng.normal(size=(12, 4)) * 3, dtype=torch.float16).double().numpy()
+    x = torch.tensor(rng.normal(size=(12, 4)) * 3, dtype=dtype).double().numpy()  # values exact in `dtype`
     labels = np.repeat(np.arange(4), 3)
     loss = all_losses(4)[name]
     ref, _ = run(loss, x, labels, dtype=torch.float64)
-    got, t = run(loss, x, labels, dtype=torch.float16)
-    assert math.isfinite(got) and t.grad.dtype == torch.float16
+    got, t = run(loss, x, labels, dtype=dtype)
+    assert math.isfinite(got) and t.grad.dtype == dtype
     assert got == pytest.approx(ref, rel=2e-3, abs=2e-4)
 
 
