@@ -101,7 +101,8 @@ def select_distractors(
 
 
 class DaSiamRPNCore(AnchorCore):
-    """Anchor core with the adaptive search size and the long-term lost/found switch."""
+    """Anchor core with the adaptive search size, the long-term lost/found switch and the optional
+    distractor-aware re-scoring (state ``dz``/``dw``: up to ``max_distractors`` templates per target)."""
 
     name = "dasiamrpn"
 
