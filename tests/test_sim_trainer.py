@@ -106,7 +106,7 @@ def test_schedules_match_hand_computed_values():
 
 
 class LinearTask(Task):
-    def __init__(self, gather: bool):
+    def __init__(self, gather):
         super().__init__()
         self.lin = nn.Linear(3, 2)
         self.gather = gather
@@ -131,23 +131,50 @@ def _batch(indices, rng):
     return XS[indices], YS[indices]
 
 
+def _task(kind):
+    """'mean': per-sample loss; 'gather': a whole-batch loss; 'metric': the experiments' MetricTask + batch-hard."""
+    if kind != "metric":
+        return LinearTask(kind == "gather")
+    import siamkit.losses.metric  # noqa: F401
+    from siamkit.config import LOSSES
+    from siamkit.experiments.metric import MetricTask
+
+    class _Labels(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    return MetricTask(_Labels(), LOSSES.build("batch_hard_triplet", margin=1.0), "embedding")
+
+
+def _labelled_batch(indices, rng):
+    return XS[indices], YS[indices].long()
+
+
 def _ddp_worker(rank, port, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
     torch.set_num_threads(1)
     distributed.init_from_env("cpu")
     try:
-        for gather in (False, True):
+        for kind in KINDS:
             torch.manual_seed(0)
-            task = LinearTask(gather)
-            loader = StepLoader(RandomBatches(16, 8, seed=1), _batch, seed=1)
+            task = _task(kind)
+            loader = StepLoader(RandomBatches(16, 8, seed=1), _labelled_batch if kind == "metric" else _batch, seed=1)
             trainer = Trainer(task, loader, TrainConfig(steps=3, lr=0.1, optimizer="sgd", schedule="constant"),
                               device="cpu")
             assert isinstance(trainer.model, torch.nn.parallel.DistributedDataParallel)
             trainer.run()
             if rank == 0:
-                torch.save(task.state_dict(), f"{out}.{int(gather)}")
+                torch.save(task.state_dict(), f"{out}.{kind}")
     finally:
         torch.distributed.destroy_process_group()
+
+
+def _weight(kind):
+    return "model.lin.weight" if kind == "metric" else "lin.weight"
 
 
 def _free_port():
@@ -160,22 +187,26 @@ def _free_port():
 def ddp_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "state"
     mp.spawn(_ddp_worker, args=(_free_port(), str(out)), nprocs=2, join=True)
-    return {g: torch.load(f"{out}.{int(g)}") for g in (False, True)}
+    return {k: torch.load(f"{out}.{k}") for k in KINDS}
 
 
-@pytest.mark.parametrize("gather", [False, True])
-def test_ddp_two_processes_equal_one_process_with_the_combined_batch(ddp_results, gather):
+KINDS = ("mean", "gather", "metric")
+
+
+@pytest.mark.slow  # spawns two processes (each imports torch): a few seconds on an idle machine
+@pytest.mark.parametrize("kind", KINDS)
+def test_ddp_two_processes_equal_one_process_with_the_combined_batch(ddp_results, kind):
     torch.manual_seed(0)
-    task = LinearTask(gather)
-    loader = StepLoader(RandomBatches(16, 8, seed=1), _batch, seed=1)
+    task = _task(kind)
+    loader = StepLoader(RandomBatches(16, 8, seed=1), _labelled_batch if kind == "metric" else _batch, seed=1)
     Trainer(task, loader, TrainConfig(steps=3, lr=0.1, optimizer="sgd", schedule="constant"), device="cpu").run()
-    ddp_state = ddp_results[gather]
+    ddp_state = ddp_results[kind]
     # per-sample mean loss: DDP's gradient average over 2 half-batches equals the full-batch gradient;
     # gathered loss: the all-reduced backward of all_gather_with_grad gives the global-loss gradient.
     # Rank r holds items r, r+2, ... so the gathered order differs from the single batch, which the
     # permutation-invariant loss does not see.
     torch.manual_seed(0)
-    start = LinearTask(gather)
-    assert not torch.allclose(task.lin.weight, start.lin.weight)  # the weights did move
+    start = _task(kind)
+    assert not torch.allclose(task.state_dict()[_weight(kind)], start.state_dict()[_weight(kind)])  # weights moved
     for k, v in task.state_dict().items():
         torch.testing.assert_close(ddp_state[k], v, rtol=1e-5, atol=1e-6)
