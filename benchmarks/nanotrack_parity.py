@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and OpenCV")
     parser.add_argument("--repeats", type=int, default=2, help="runs per tracker and clip; the best FPS is kept")
     parser.add_argument("--out", default=str(OUT))
-    parser.add_argument("--no-boxes", action="store_true", help="leave per-frame boxes out of the JSON")
+    parser.add_argument("--boxes", action="store_true", help="also write every tracker's per-frame boxes")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {}
     for name in progress(clips, total=len(clips), desc="nanotrack parity", unit="clip"):
         results[name] = compare_clip(name, Path(args.weights), peers, repeats=args.repeats)
-        if args.no_boxes:
+        if not args.boxes:
             results[name].pop("boxes")
 
     summary: dict = {}
