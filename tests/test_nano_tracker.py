@@ -216,3 +216,17 @@ def test_float_crops_option_stays_close():
 
     errs = [float(centre_error(exact.track(f).box, smooth.track(f).box)) for f in frames[1:]]
     assert max(errs) < 3.0
+
+
+def test_default_weights_from_env_or_shared_folder(monkeypatch):
+    from conftest import REPO
+
+    weights = shared_path("peers", "nanotrack_v2", "nanotrackv2.pth")
+    monkeypatch.setenv(nt.WEIGHTS_ENV, str(weights))
+    assert create_tracker("nanotrack", device="cpu").model.score_size == 16
+    monkeypatch.delenv(nt.WEIGHTS_ENV)
+    monkeypatch.chdir(REPO)
+    if not nt.DEFAULT_WEIGHTS.is_file():
+        pytest.skip("the shared folder is not at ../shared beside the repository")
+    assert nt.resolve_weights(None) == nt.DEFAULT_WEIGHTS
+    assert create_tracker("nanotrack", device="cpu").model.stride == 16
