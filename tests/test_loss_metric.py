@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_loss_reference import matrix, reduce, softplus, triplets
+from test_loss_reference import dist, matrix, reduce, softplus, triplets
 
 from siamkit.config import LOSSES
 from siamkit.errors import ConfigError
@@ -515,3 +515,44 @@ def test_training_a_linear_embedding_separates_identities(name):
             w -= {"quadruplet": 0.001, "facenet": 0.2}.get(name, 0.05) * w.grad
     after = nn_accuracy(w)
     assert after > max(before + 0.2, 0.7), (before, after)
+
+
+# --------------------------------------------------------------------------- query vs reference set
+
+
+@SETTINGS
+@given(q=batch(max_b=6), r=batch(max_b=7), margin=st.floats(0.05, 1.5),
+       reduction=st.sampled_from(["mean", "sum", "mean_nonzero"]))
+def test_reference_set_losses_match_brute_force(q, r, margin, reduction):
+    (x, labels), (y, ref_labels) = q, r
+    if x.shape[1] != y.shape[1]:
+        y = np.resize(y, (len(y), x.shape[1]))
+    d = np.array([[dist(u, v) for v in y] for u in x])
+    same = labels[:, None] == ref_labels[None, :]
+    trips = [(a, p, n) for a in range(len(x)) for p in range(len(y)) for n in range(len(y))
+             if same[a, p] and not same[a, n]]  # no self-exclusion across sets
+    kw = {"ref_emb": torch.tensor(y), "ref_labels": torch.tensor(ref_labels)}
+
+    got, _ = run(TripletLoss(margin, reduction=reduction), x, labels, **kw)
+    ref = reduce([max(d[a, p] - d[a, n] + margin, 0.0) for a, p, n in trips], reduction)
+    assert got == pytest.approx(ref, rel=1e-6, abs=1e-9)
+    got, _ = run(TripletLoss(margin, reduction=reduction, miner=AllTripletsMiner()), x, labels, **kw)
+    assert got == pytest.approx(ref, rel=1e-6, abs=1e-9)
+
+    got, _ = run(BatchHardTripletLoss(margin, reduction=reduction), x, labels, **kw)
+    hard = [max(d[a, same[a]].max() - d[a, ~same[a]].min() + margin, 0.0)
+            for a in range(len(x)) if same[a].any() and (~same[a]).any()]
+    assert got == pytest.approx(reduce(hard, reduction), rel=1e-6, abs=1e-9)
+
+    got, _ = run(ContrastiveLoss(margin, reduction=reduction), x, labels, **kw)
+    pairs = [d[a, j] if same[a, j] else max(margin - d[a, j], 0.0) for a in range(len(x)) for j in range(len(y))]
+    assert got == pytest.approx(reduce(pairs, reduction), rel=1e-6, abs=1e-9)
+
+
+def test_reference_set_needs_matching_labels():
+    x = torch.randn(4, 3)
+    with pytest.raises(ConfigError, match="labels must have shape"):
+        TripletLoss()(x, torch.zeros(4, dtype=torch.long), ref_emb=torch.randn(5, 3), ref_labels=torch.zeros(4))
+    with pytest.raises(ConfigError, match="ref_emb must have shape"):
+        ContrastiveLoss()(x, torch.zeros(4, dtype=torch.long), ref_emb=torch.randn(5, 2),
+                          ref_labels=torch.zeros(5, dtype=torch.long))

@@ -162,31 +162,35 @@ class ContrastiveLoss(MetricLoss):
         return _reduce(torch.cat([pos, neg]), self.reduction, embeddings)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None,
-                indices_tuple: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+                indices_tuple: Sequence[torch.Tensor] | None = None, ref_emb: torch.Tensor | None = None,
+                ref_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``ref_emb``/``ref_labels``: pair each embedding with a reference set instead of its own batch
+        (index tuples then point into ``ref_emb`` for the second member)."""
         embeddings = _check_embeddings(embeddings)
         if indices_tuple is not None:
+            ref = embeddings if ref_emb is None else _check_embeddings(ref_emb)
             a1, p, a2, n = _as_pairs(indices_tuple)
-            pos_raw = self.distance.paired(embeddings[a1], embeddings[p])
-            neg_raw = self.distance.paired(embeddings[a2], embeddings[n])
+            pos_raw = self.distance.paired(embeddings[a1], ref[p])
+            neg_raw = self.distance.paired(embeddings[a2], ref[n])
             return self._combine(self._terms(pos_raw, True), self._terms(neg_raw, False), embeddings)
-        labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
-        pos_mask, neg_mask = M.label_masks(labels)
+        labels, ref, ref_labels, other = M.check_reference(embeddings, labels, ref_emb, ref_labels)
+        pos_mask, neg_mask = M.label_masks(labels, ref_labels)
         a1, p = pos_mask.nonzero(as_tuple=True)  # few in a P×K batch: gather them
-        raw = self.distance.pairwise(embeddings)
+        raw = self.distance.pairwise(embeddings, other)
         if self.reduction == "none":
             return self._combine(self._terms(raw[a1, p], True), self._terms(raw[neg_mask], False), embeddings)
-        b, dim = embeddings.shape
+        dim = embeddings.shape[1]
         n_neg = int(neg_mask.sum())
         with torch.no_grad():
             active = neg_mask & (self._terms(raw.detach(), False) > 0)
             n_active = int(active.sum())
         self.last_stats = {"positive_pairs": int(a1.numel()), "negative_pairs": n_neg, "active_negatives": n_active}
-        if (n_active + a1.numel()) * dim <= b * b:
+        if (n_active + a1.numel()) * dim <= raw.numel():
             # Inactive negatives contribute exactly 0 (value and gradient): recompute only the active
             # pairs row-wise, so backward is O(active·D) instead of a pass through the B×B matrix.
             a2, n = active.nonzero(as_tuple=True)
-            pos = self._terms(self.distance.paired(embeddings[a1], embeddings[p]), True)
-            neg = self._terms(self.distance.paired(embeddings[a2], embeddings[n]), False)
+            pos = self._terms(self.distance.paired(embeddings[a1], ref[p]), True)
+            neg = self._terms(self.distance.paired(embeddings[a2], ref[n]), False)
             return self._finish(pos.sum(), pos, neg.sum(), neg, n_neg, embeddings)
         pos = self._terms(raw[a1, p], True)
         neg_full = self._terms(raw, False)
@@ -292,28 +296,34 @@ class TripletLoss(MetricLoss):
         x = d_ap - d_an + self.margin
         return F.softplus(x) if self.soft else F.relu(x)
 
-    def _from_tuple(self, embeddings: torch.Tensor, triplets: M.Triplets) -> torch.Tensor:
+    def _from_tuple(self, embeddings: torch.Tensor, triplets: M.Triplets, ref: torch.Tensor | None = None
+                    ) -> torch.Tensor:
         a, p, n = triplets
-        d_ap = self._dis_paired(embeddings[a], embeddings[p])
-        d_an = self._dis_paired(embeddings[a], embeddings[n])
+        ref = embeddings if ref is None else _check_embeddings(ref)
+        anchors = embeddings[a]
+        d_ap = self._dis_paired(anchors, ref[p])
+        d_an = self._dis_paired(anchors, ref[n])
         self.last_stats = {**self.last_stats, "triplets": int(a.numel())}
         return _reduce(self._per_triplet(d_ap, d_an), self.reduction, embeddings)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None,
-                indices_tuple: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+                indices_tuple: Sequence[torch.Tensor] | None = None, ref_emb: torch.Tensor | None = None,
+                ref_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``ref_emb``/``ref_labels``: anchors from ``embeddings``, positives/negatives from the reference set."""
         embeddings = _check_embeddings(embeddings)
         self.last_stats = {}
         if indices_tuple is None and self.miner is not None:
-            indices_tuple = self.miner(embeddings, labels)
+            extra = () if ref_emb is None else (ref_emb, ref_labels)  # plain (emb, labels) miners stay valid
+            indices_tuple = self.miner(embeddings, labels, *extra)
             self.last_stats = dict(getattr(self.miner, "last_stats", {}))
         if indices_tuple is not None:
-            return self._from_tuple(embeddings, _as_triplets(indices_tuple))
+            return self._from_tuple(embeddings, _as_triplets(indices_tuple), ref_emb)
         if self.reduction == "none":
             raise ConfigError("reduction='none' needs explicit triplets.",
                               hint="Pass indices_tuple or a miner (e.g. AllTripletsMiner for small batches).")
-        labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
-        pos, neg = M.label_masks(labels)
-        dis = self._dis_matrix(embeddings)
+        labels, _, ref_labels, other = M.check_reference(embeddings, labels, ref_emb, ref_labels)
+        pos, neg = M.label_masks(labels, ref_labels)
+        dis = dissimilarity(self.distance, self.distance.pairwise(embeddings, other))
         if self.soft:
             total, n = _all_triplet_soft(dis, pos, neg, self.margin)
             nonzero = n
@@ -357,20 +367,22 @@ class BatchHardTripletLoss(TripletLoss):
         super().__init__(margin=margin, distance=distance, soft=soft, miner=None, reduction=reduction)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None,
-                indices_tuple: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+                indices_tuple: Sequence[torch.Tensor] | None = None, ref_emb: torch.Tensor | None = None,
+                ref_labels: torch.Tensor | None = None) -> torch.Tensor:
         embeddings = _check_embeddings(embeddings)
         if indices_tuple is not None:
             self.last_stats = {}
-            return self._from_tuple(embeddings, _as_triplets(indices_tuple))
-        labels = M.check_labels(labels, embeddings.shape[0]).to(embeddings.device)
-        pos, neg = M.label_masks(labels)
+            return self._from_tuple(embeddings, _as_triplets(indices_tuple), ref_emb)
+        labels, ref, ref_labels, other = M.check_reference(embeddings, labels, ref_emb, ref_labels)
+        pos, neg = M.label_masks(labels, ref_labels)
         with torch.no_grad():
-            dis = self._dis_matrix(embeddings.detach())
+            dis = dissimilarity(self.distance, self.distance.pairwise(
+                embeddings.detach(), None if other is None else other.detach()))
         (a, p, n), stats = M.batch_hard(dis, pos, neg)
         self.last_stats = {**stats, "triplets": int(a.numel())}
         anchors = embeddings[a]
-        d_ap = self._dis_paired(anchors, embeddings[p])
-        d_an = self._dis_paired(anchors, embeddings[n])
+        d_ap = self._dis_paired(anchors, ref[p])
+        d_an = self._dis_paired(anchors, ref[n])
         return _reduce(self._per_triplet(d_ap, d_an), self.reduction, embeddings)
 
 

@@ -6,6 +6,10 @@ A miner takes ``(embeddings, labels)`` and returns an index tuple that every los
 * triplets ``(a, p, n)`` — anchor, positive, negative row indices;
 * pairs ``(a1, p, a2, n)`` — positive pairs ``(a1[i], p[i])`` and negative pairs ``(a2[j], n[j])``.
 
+With ``ref_emb`` / ``ref_labels`` (a reference set: another view, a memory bank, other ranks'
+embeddings) anchors index ``embeddings`` and positives/negatives index ``ref_emb``; no entry is
+excluded as "self".
+
 Everything is computed from B×B masks and the B×B distance matrix — never a B×B×B tensor
 (B = 4096 would need 69 G elements). The functional cores (``batch_hard``, ``semi_hard``,
 ``all_triplets``) take a *dissimilarity* matrix (larger = farther) so they work unchanged for
@@ -40,11 +44,31 @@ def check_labels(labels: torch.Tensor | None, batch: int) -> torch.Tensor:
     return labels
 
 
-def label_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(positive, negative) B×B boolean masks; an embedding is never its own positive."""
+def label_masks(labels: torch.Tensor, ref_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positive, negative) B×B' boolean masks. Within one batch (``ref_labels`` None) an embedding
+    is never its own positive; against a separate reference set every same-label entry counts."""
+    if ref_labels is not None:
+        same = labels[:, None] == ref_labels[None, :]
+        return same, ~same
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
+
+
+def check_reference(embeddings: torch.Tensor, labels, ref_emb: torch.Tensor | None, ref_labels
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Validate (labels, ref_emb, ref_labels); returns labels, the reference rows (``embeddings``
+    itself when there is no reference) and the reference labels (None within one batch)."""
+    labels = check_labels(labels, embeddings.shape[0]).to(embeddings.device)
+    if ref_emb is None:
+        if ref_labels is not None:
+            raise ConfigError("ref_labels given without ref_emb.", hint="Pass both, or neither.")
+        return labels, embeddings, None, None
+    if not isinstance(ref_emb, torch.Tensor) or ref_emb.dim() != 2 or ref_emb.shape[1] != embeddings.shape[1]:
+        got = tuple(ref_emb.shape) if isinstance(ref_emb, torch.Tensor) else type(ref_emb).__name__
+        raise ConfigError(f"ref_emb must have shape (N, {embeddings.shape[1]}), got {got}.")
+    ref_labels = check_labels(ref_labels, ref_emb.shape[0]).to(embeddings.device)
+    return labels, ref_emb, ref_labels, ref_emb
 
 
 def _big(t: torch.Tensor) -> float:
@@ -139,19 +163,21 @@ class Miner(nn.Module):
         self.distance = get_distance(distance)
         self.last_stats: dict = {}
 
-    def _setup(self, embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        labels = check_labels(labels, embeddings.shape[0]).to(embeddings.device)
+    def _setup(self, embeddings: torch.Tensor, labels, ref_emb=None, ref_labels=None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        labels, _, ref_labels, ref = check_reference(embeddings, labels, ref_emb, ref_labels)
         with torch.no_grad():
-            dis = dissimilarity(self.distance, self.distance.pairwise(embeddings.detach()))
-        pos, neg = label_masks(labels)
+            other = None if ref is None else ref.detach()
+            dis = dissimilarity(self.distance, self.distance.pairwise(embeddings.detach(), other))
+        pos, neg = label_masks(labels, ref_labels)
         return dis, pos, neg
 
 
 class BatchHardMiner(Miner):
     """Hardest positive and hardest negative per anchor → triplets ``(a, p, n)``."""
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
-        dis, pos, neg = self._setup(embeddings, labels)
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, ref_emb=None, ref_labels=None) -> Triplets:
+        dis, pos, neg = self._setup(embeddings, labels, ref_emb, ref_labels)
         triplets, self.last_stats = batch_hard(dis, pos, neg)
         return triplets
 
@@ -165,8 +191,8 @@ class SemiHardMiner(Miner):
         self.margin = margin
         self.fallback = fallback
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
-        dis, pos, neg = self._setup(embeddings, labels)
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, ref_emb=None, ref_labels=None) -> Triplets:
+        dis, pos, neg = self._setup(embeddings, labels, ref_emb, ref_labels)
         triplets, self.last_stats = semi_hard(dis, pos, neg, self.margin, self.fallback)
         return triplets
 
@@ -174,9 +200,9 @@ class SemiHardMiner(Miner):
 class AllPairsMiner(Miner):
     """All ordered positive and negative pairs → ``(a1, p, a2, n)``."""
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> Pairs:
-        labels = check_labels(labels, embeddings.shape[0]).to(embeddings.device)
-        pos, neg = label_masks(labels)
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, ref_emb=None, ref_labels=None) -> Pairs:
+        labels, _, ref_labels, _ = check_reference(embeddings, labels, ref_emb, ref_labels)
+        pos, neg = label_masks(labels, ref_labels)
         out = all_pairs(pos, neg)
         self.last_stats = {"positive_pairs": int(out[0].numel()), "negative_pairs": int(out[2].numel())}
         return out
@@ -185,9 +211,9 @@ class AllPairsMiner(Miner):
 class AllTripletsMiner(Miner):
     """All valid triplets → ``(a, p, n)`` (memory grows with the number of triplets)."""
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
-        labels = check_labels(labels, embeddings.shape[0]).to(embeddings.device)
-        pos, neg = label_masks(labels)
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, ref_emb=None, ref_labels=None) -> Triplets:
+        labels, _, ref_labels, _ = check_reference(embeddings, labels, ref_emb, ref_labels)
+        pos, neg = label_masks(labels, ref_labels)
         out = all_triplets(pos, neg)
         self.last_stats = {"triplets": int(out[0].numel())}
         return out
