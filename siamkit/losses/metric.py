@@ -6,7 +6,10 @@ Every loss is an ``nn.Module`` called as ``loss(embeddings, labels, indices_tupl
 * ``embeddings`` (B, D) float (fp16/bf16 are computed in fp32), ``labels`` (B,) integers;
 * ``indices_tuple`` — optional pairs ``(a1, p, a2, n)`` or triplets ``(a, p, n)`` from a miner
   (:mod:`siamkit.losses.miners`); when omitted the loss uses every valid pair/triplet of the batch
-  or its own mining, computed from B×B matrices (never a B×B×B tensor).
+  or its own mining, computed from B×B matrices (never a B×B×B tensor);
+* contrastive, triplet and batch-hard also take ``ref_emb``/``ref_labels``: compare each embedding
+  with a reference set (another view, a memory bank, other ranks) instead of its own batch.
+  Explicit (x1, x2, same) pairs go through ``ContrastiveLoss.pairs`` / ``VerificationLoss.pairs``.
 
 The distance is explicit (``distance=`` a :class:`~siamkit.losses.distances.Distance`, a name
 or ``{"name": ..., **options}``); similarities are handled by negation. ``reduction`` is one of
