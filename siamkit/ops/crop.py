@@ -120,20 +120,20 @@ def crop_batch(
 
     xl, xh, fx, vxl, vxh = split(u, width)
     yl, yh, fy, vyl, vyh = split(v, height)
-    avg = avg.to(device=device, dtype=torch.float32).reshape(b, c, 1, 1)
-    src = frames[frame_index]  # B×C×H×W (a view-gather; uint8 stays uint8 until sampled)
+    avg = avg.to(device=device, dtype=torch.float32).reshape(b, 1, 1, c)
+    fi = frame_index.to(device=device, dtype=torch.long)[:, None, None]
 
     def gather(ys: torch.Tensor, xs: torch.Tensor, vy: torch.Tensor, vx: torch.Tensor) -> torch.Tensor:
-        rows = torch.gather(src, 2, ys[:, None, :, None].expand(b, c, out_size, width))
-        vals = torch.gather(rows, 3, xs[:, None, None, :].expand(b, c, out_size, out_size)).to(torch.float32)
-        mask = (vy[:, :, None] & vx[:, None, :])[:, None]
+        # Advanced indexing picks exactly B×out×out pixels (channels last) without copying frames.
+        vals = frames[fi, :, ys[:, :, None], xs[:, None, :]].to(torch.float32)
+        mask = (vy[:, :, None] & vx[:, None, :])[..., None]
         return torch.where(mask, vals, avg)
 
-    fx = fx[:, None, None, :]
-    fy = fy[:, None, :, None]
+    fx = fx[:, None, :, None]
+    fy = fy[:, :, None, None]
     top = gather(yl, xl, vyl, vxl) * (1 - fx) + gather(yl, xh, vyl, vxh) * fx
     bottom = gather(yh, xl, vyh, vxl) * (1 - fx) + gather(yh, xh, vyh, vxh) * fx
-    return top * (1 - fy) + bottom * fy
+    return (top * (1 - fy) + bottom * fy).permute(0, 3, 1, 2).contiguous()
 
 
 def frame_to_tensor(frame: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
