@@ -1,0 +1,64 @@
+"""Optional fast paths for a tracker's network: channels_last memory layout and ``torch.compile``.
+
+Both change only how the network's forward runs, never the tracking algorithm, so the boxes
+stay those of the plain path up to float rounding (tests/test_spd_fast.py checks it on a shared
+clip). Whether either pays off depends on the machine: ``benchmarks/tracking_speed.py`` measures
+them (``fast_path`` section of benchmarks/results/tracking_speed.json).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from siamkit.errors import ConfigError
+
+
+def _model(tracker: Any) -> torch.nn.Module:
+    model = getattr(tracker, "model", None)
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(
+            f"{type(tracker).__name__} has no PyTorch model to optimise.",
+            hint="optimise_tracker works on siamkit's Siamese trackers and NanoTrack, not on OpenCV peers.",
+        )
+    return model
+
+
+def optimise_tracker(tracker: Any, channels_last: bool = False, compile: bool = False, mode: str | None = None) -> Any:
+    """Speed up ``tracker``'s network in place and return the tracker.
+
+    Args:
+        tracker: a siamkit tracker with a ``model`` (SiameseTracker, BatchedTracker's tracker, NanoTrack).
+        channels_last: store conv weights as NHWC (``torch.channels_last``); inputs keep their layout.
+        compile: wrap the model's ``template`` and ``search`` in ``torch.compile`` (inductor). The
+            first call per input shape compiles (seconds to tens of seconds); later calls reuse it.
+        mode: ``torch.compile`` mode (``None``, ``"reduce-overhead"``, ``"max-autotune"``).
+    """
+    model = _model(tracker)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile:
+        for name in ("template", "search"):
+            fn = getattr(model, name, None)
+            if fn is None:
+                continue
+            if getattr(fn, "_siamkit_compiled", False):
+                continue
+            compiled = torch.compile(fn, mode=mode, dynamic=False)
+            compiled._siamkit_compiled = True
+            setattr(model, name, compiled)  # instance attribute: shadows the method of this model only
+    return tracker
+
+
+def reset_tracker(tracker: Any) -> Any:
+    """Undo :func:`optimise_tracker`: contiguous (NCHW) weights and the plain, uncompiled methods."""
+    model = _model(tracker)
+    model.to(memory_format=torch.contiguous_format)
+    for name in ("template", "search"):
+        if getattr(model.__dict__.get(name), "_siamkit_compiled", False):
+            del model.__dict__[name]
+    return tracker
+
+
+__all__ = ["optimise_tracker", "reset_tracker"]
