@@ -39,6 +39,24 @@ def best_tracker() -> tuple[str, str]:
     return names[0], "no usable tracker found; using the first registered one"
 
 
+def tracker_for_weights(weights: str) -> tuple[str, str]:
+    """The tracker a siamkit weights file belongs to (its sidecar's ``meta.tracker`` or architecture)."""
+    from siamkit.errors import ConfigError
+    from siamkit.trackers import available_trackers
+    from siamkit.zoo import resolve
+
+    try:
+        entry = resolve(weights)
+    except Exception:
+        raise ConfigError(
+            f"Cannot tell which tracker {weights} belongs to.", hint="Name it with --tracker."
+        ) from None
+    name = str(entry.meta.get("tracker") or entry.architecture)
+    if name not in available_trackers():
+        raise ConfigError(f"{weights} is a {entry.architecture} model, not a tracker.", hint="Name it with --tracker.")
+    return name, f"from the weights file {Path(str(weights)).name}"
+
+
 def run_demo(
     out_dir: str | Path = "demo",
     video: str | Path | None = None,

@@ -1,4 +1,4 @@
-"""``siamkit track``: video files and frame folders in, boxes out; one-line errors for bad input."""
+"""``siamkit track``: video files and frame folders in, boxes and annotated video out; one-line errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from siamkit.cli import main
-from siamkit.cli.track import open_frames, parse_box
+from siamkit.cli.options import parse_box
+from siamkit.video import FrameSource, read_boxes
 
 
 def synthetic_frames(n=5, size=(96, 128)):
@@ -65,14 +66,15 @@ def test_track_a_folder_and_save_json_and_csv(folder, tmp_path, capsys):
     )
     assert code == 0, out
     data = json.loads(out_json.read_text())
-    assert len(data["boxes"]) == 3 and data["boxes"][0] == [40, 30, 21, 26]
-    assert data["scores"][0] is None and all(np.isfinite(data["scores"][1:]))
-    assert "tracked 3 frames" in out
+    assert data["targets"] == 1 and len(data["frames"]) == 3 and data["frames"][0][0]["box"] == [40, 30, 21, 26]
+    assert all(np.isfinite(f[0]["score"]) for f in data["frames"])
+    assert "through 3 frames" in out
     out_csv = tmp_path / "boxes.csv"
-    code, _, _ = run_ok(capsys, "track", str(folder), "--box", "40,30,21,26", "--save", str(out_csv), "--device", "cpu")
+    code, _, _ = run_ok(capsys, "track", str(folder), "--box", "40,30,21,26", "--save", str(out_csv), "--device",
+                        "cpu", "--tracker", "siamfc")
     rows = list(csv.reader(out_csv.open()))
-    assert rows[0] == ["frame", "x", "y", "w", "h", "score"] and len(rows) == 4
-    assert [float(v) for v in rows[1][1:5]] == [40, 30, 21, 26]
+    assert rows[0] == ["frame", "target", "x", "y", "w", "h", "score"] and len(rows) == 4
+    assert [float(v) for v in rows[1][2:6]] == [40, 30, 21, 26]
 
 
 def test_track_a_video_file(tmp_path, capsys):
@@ -83,21 +85,21 @@ def test_track_a_video_file(tmp_path, capsys):
     for f in synthetic_frames(4):
         writer.write(f)
     writer.release()
-    count, frames = open_frames(path)
-    assert len(list(frames)) == 4
+    assert len(list(FrameSource(path))) == 4
     code, out, _ = run_ok(capsys, "track", str(path), "--box", "40,30,21,26", "--tracker", "siamfc", "--device", "cpu")
-    assert code == 0 and "tracked 4 frames" in out
+    assert code == 0 and "through 4 frames" in out
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--box", "1,2,3"], "4 numbers"),
-        (["--box", "a,b,c,d"], "not four numbers"),
+        (["--box", "1,2,3"], "has 3 values"),
+        (["--box", "a,b,c,d"], "Cannot read the box"),
         (["--box", "500,10,5,5"], "outside"),
         (["--box", "10,10,0,5"], "zero or negative size"),
         (["--box", "10,10,5,5", "--tracker", "nope"], "Unknown tracker 'nope'"),
         (["--box", "10,10,5,5", "--save", "out.txt"], ".json or .csv"),
+        (["--box", "10,10,5,5", "--out", "out.gif"], ".mp4"),
     ],
 )
 def test_bad_arguments_print_one_line(folder, capsys, args, message):
@@ -109,10 +111,10 @@ def test_bad_arguments_print_one_line(folder, capsys, args, message):
 
 def test_unreadable_sources(tmp_path, capsys):
     code, _, err = run(capsys, "track", str(tmp_path / "missing.mp4"), "--box", "1,1,5,5")
-    assert code == 2 and "not found" in err
+    assert code == 2 and "does not exist" in err
     (tmp_path / "empty").mkdir()
     code, _, err = run(capsys, "track", str(tmp_path / "empty"), "--box", "1,1,5,5")
-    assert code == 2 and "No image files" in err
+    assert code == 2 and "holds no images" in err
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     code, _, err = run(capsys, "track", str(tmp_path / "junk.mp4"), "--box", "1,1,5,5")
     assert code == 2 and "siamkit: error:" in err
@@ -145,5 +147,37 @@ def test_track_with_zoo_weights(folder, tmp_path, capsys):
         "--preset",
         "otb",
     )
-    assert code == 0 and "tracked 3 frames" in out
+    assert code == 0 and "through 3 frames" in out
     assert "randomly initialised" not in err
+
+
+def test_several_targets_and_an_annotated_video(folder, tmp_path, capsys):
+    video, boxes = tmp_path / "out.mp4", tmp_path / "boxes.json"
+    code, out, _ = run_ok(capsys, "track", str(folder), "--box", "40,30,21,26", "--box", "5,5,20,20", "--tracker",
+                          "siamrpnpp_alexnet", "--device", "cpu", "--out", str(video), "--save", str(boxes))
+    assert code == 0 and "2 target(s) through 3 frames" in out
+    assert read_boxes(boxes).shape == (3, 2, 4)
+    assert len(list(FrameSource(video))) == 3
+
+
+def test_interrupted_run_keeps_a_playable_video_and_valid_boxes(tmp_path, capsys, monkeypatch):
+    frames_dir = tmp_path / "many"
+    frames_dir.mkdir()
+    for i, f in enumerate(synthetic_frames(8)):
+        cv2.imwrite(str(frames_dir / f"{i:04d}.png"), f)
+    original = FrameSource.__iter__
+
+    def interrupted(self):
+        for i, frame in enumerate(original(self)):
+            if i == 5 and str(self.source) == str(frames_dir):
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(FrameSource, "__iter__", interrupted)
+    video, boxes = tmp_path / "part.avi", tmp_path / "part.csv"
+    code, _, err = run(capsys, "track", str(frames_dir), "--box", "40,30,21,26", "--tracker", "opencv:kcf",
+                       "--out", str(video), "--save", str(boxes))
+    assert code == 130 and "interrupted" in err and "part.avi" in err
+    monkeypatch.setattr(FrameSource, "__iter__", original)
+    assert len(list(FrameSource(video))) == 5
+    assert read_boxes(boxes).shape == (5, 1, 4)

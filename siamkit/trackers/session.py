@@ -50,12 +50,14 @@ def track_source(
     max_frames: int | None = None,
     show_progress: bool | None = None,
     trackers: Sequence[Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> TrackRun:
     """Track ``boxes`` (xywh in the first frame) through ``source``.
 
     Several targets of a Siamese tracker advance together through the batched engine (one
     forward pass per frame); other trackers (the OpenCV peers) get one instance per target.
-    ``trackers`` may pass pre-built instances, one per target. ``on_frame(done, total)`` is
+    ``trackers`` may pass pre-built instances, one per target; ``options`` go to
+    :func:`~siamkit.trackers.create_tracker` (e.g. ``preset``). ``on_frame(done, total)`` is
     called after every frame (for progress reporting).
     """
     frames = source if isinstance(source, (FrameSource, ArraySource)) else FrameSource(source)
@@ -63,7 +65,10 @@ def track_source(
     if not boxes:
         raise BoxError("No initial box given.", hint="Pass at least one --box x,y,w,h.")
     init_boxes = [check_box(b, image_size=(info.width, info.height), name=f"box #{i + 1}") for i, b in enumerate(boxes)]
-    engine = _engine(tracker, weights, device, len(init_boxes)) if trackers is None else _Separate(list(trackers))
+    if trackers is None:
+        engine = _engine(tracker, weights, device, len(init_boxes), options or {})
+    else:
+        engine = _Separate(list(trackers))
     total = info.frames if max_frames is None else min(max_frames, info.frames or max_frames)
     sink = VideoSink(out_video, info.fps, (info.width, info.height)) if out_video else None
     all_boxes: list[np.ndarray] = []
@@ -144,10 +149,13 @@ class _Batched:
         return self.batched.track(frame)
 
 
-def _engine(name: str, weights: str | None, device: str | None, targets: int) -> _Separate | _Batched:
+def _engine(name: str, weights: str | None, device: str | None, targets: int, options: dict[str, Any]):
     from siamkit.trackers.batched import SiameseTracker
 
-    first = create_tracker(name, weights=weights, device=device)
+    def make() -> Any:
+        return create_tracker(name, weights=weights, device=device, **options)
+
+    first = make()
     if targets > 1 and isinstance(first, SiameseTracker):
         return _Batched(first)
-    return _Separate([first] + [create_tracker(name, weights=weights, device=device) for _ in range(targets - 1)])
+    return _Separate([first] + [make() for _ in range(targets - 1)])
