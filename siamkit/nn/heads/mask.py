@@ -34,9 +34,12 @@ def _conv_pair(cin: int, mid: int, cout: int) -> nn.Sequential:
     )
 
 
-def refine_positions(position, batch: int, device) -> torch.Tensor:
-    """Normalise a refine position to a B×2 long tensor of (row, col) response-map cells."""
-    pos = torch.as_tensor(position, dtype=torch.long, device=device)
+def refine_positions(position, batch: int) -> torch.Tensor:
+    """Normalise a refine position to a B×2 CPU long tensor of (row, col) response-map cells."""
+    if isinstance(position, torch.Tensor):
+        pos = position.detach().to("cpu", torch.long)
+    else:
+        pos = torch.as_tensor(position, dtype=torch.long, device="cpu")
     if pos.dim() == 1 and pos.numel() == 2:
         pos = pos.expand(batch, 2)
     if pos.shape != (batch, 2):
@@ -81,15 +84,16 @@ class Refine(nn.Module):
 
     def forward(self, features: Sequence[torch.Tensor], corr: torch.Tensor, position) -> torch.Tensor:
         f0, f1, f2 = features
-        pos = refine_positions(position, corr.shape[0], corr.device)
-        limits = torch.tensor(corr.shape[2:], device=pos.device)
+        pos = refine_positions(position, corr.shape[0])
+        limits = torch.tensor(corr.shape[2:], device="cpu")
         if bool((pos < 0).any()) or bool((pos >= limits).any()):
             raise ConfigError(f"refine position outside the {corr.shape[2]}×{corr.shape[3]} response map.")
         p0 = self._windows(f0, pos, 4, 16, 61)
         p1 = self._windows(f1, pos, 2, 8, 31)
         p2 = self._windows(f2, pos, 1, 4, 15)
         batch = torch.arange(corr.shape[0], device=corr.device)
-        p3 = corr[batch, :, pos[:, 0], pos[:, 1]].reshape(corr.shape[0], -1, 1, 1)
+        rows, cols = pos[:, 0].to(corr.device), pos[:, 1].to(corr.device)
+        p3 = corr[batch, :, rows, cols].reshape(corr.shape[0], -1, 1, 1)
         out = self.deconv(p3)
         out = self.post0(F.interpolate(self.h2(out) + self.v2(p2), size=(31, 31), mode="nearest"))
         out = self.post1(F.interpolate(self.h1(out) + self.v1(p1), size=(61, 61), mode="nearest"))
