@@ -417,7 +417,8 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
         walls = {"pysot": [], "siamkit": [], "siamkit_cv2_crops": []}
         cpus = {"pysot": [], "siamkit": [], "siamkit_cv2_crops": []}
         probe = make_tracker(name, device, options, weights=str(tmp / f"pysot_{name}_seed{args.seed}.pth"))
-        probe.init(frames[0], gt[0])
+        with pysot_crops_in_siamkit(theirs):  # template from pysot's crop too
+            probe.init(frames[0], gt[0])
         free: list[tuple[np.ndarray, np.ndarray]] = []
         total = min(n_frames - 1, args.warmup + args.pysot_frames)
         for i in range(1, total + 1):
@@ -513,9 +514,9 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
                     for k in ("cls", "loc")
                 )
             )
-            set_states(theirs, ours, gt[i - 1])
+            set_states(theirs, probe, gt[i - 1])
             with pysot_crops_in_siamkit(theirs):
-                bs2 = ours.track(frames[i]).box
+                bs2 = probe.track(frames[i]).box
             synced_same_crop.append((bp, bs2))
         res["agreement_gt_synced"] = agreement(synced)
         res["agreement_gt_synced_with_pysot_crops"] = agreement(synced_same_crop)

@@ -1,0 +1,95 @@
+"""siamkit's SiamRPN++ AlexNet against STVIR/pysot's own tracker, same random weights, same frames.
+
+pysot is the independent reference: its source must be checked out in third_party/pysot with
+``yacs`` in benchmarks/.peers/pysot_deps (see benchmarks/tracking_speed.py); otherwise skipped.
+Both networks are narrowed alike (AlexNet width 0.25, RPN 64→32) to keep the test fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import shared_path
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = 8
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("spd_tracking_speed", REPO / "benchmarks" / "tracking_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def clip(name: str = "Crossing", n: int = FRAMES):
+    seq = shared_path("tracking", name)
+    gt = np.loadtxt(seq / "groundtruth_rect.txt", delimiter=",")[:n].copy()
+    gt[:, :2] -= 1  # 1-based → 0-based
+    return [cv2.imread(str(seq / "img" / f"{i:04d}.jpg")) for i in range(1, n + 1)], gt
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    bench = load_bench()
+    if not (bench.PYSOT_DIR / "pysot").is_dir():
+        pytest.skip("pysot not checked out in third_party/pysot (see benchmarks/tracking_speed.py)")
+    if bench.load_pysot(bench.PYSOT_CONFIGS["siamrpnpp_alexnet"], "cpu", tiny=True) is None:
+        pytest.skip("pysot is not importable (yacs missing from benchmarks/.peers/pysot_deps?)")
+    options = {"model_options": dict(bench.TINY_PYSOT)}
+    theirs, ours = bench.pysot_pair("siamrpnpp_alexnet", "cpu", 3, tmp_path_factory.mktemp("spd"), options)
+    return bench, theirs, ours
+
+
+def test_same_network_outputs(pair):
+    bench, theirs, ours = pair
+    torch.manual_seed(0)
+    with torch.no_grad():
+        z, x = torch.rand(1, 3, 127, 127) * 255, torch.rand(1, 3, 287, 287) * 255
+        theirs.model.template(z)
+        a, b = theirs.model.track(x), ours.model.search(x, ours.model.template(z))
+    for key in ("cls", "loc"):
+        scale = float(b[key].abs().max())
+        assert scale > 0
+        assert float((a[key] - b[key]).abs().max()) <= 1e-4 * scale, key
+
+
+def test_one_step_boxes_agree_from_ground_truth(pair):
+    """Each frame both trackers start from the ground-truth box of the previous frame."""
+    bench, theirs, ours = pair
+    frames, gt = clip()
+    dist, moved = [], []
+    with torch.no_grad():
+        theirs.init(frames[0], list(gt[0]))
+        ours.init(frames[0], gt[0])
+        for i in range(1, FRAMES):
+            bench.set_states(theirs, ours, gt[i - 1])
+            bp = np.asarray(theirs.track(frames[i])["bbox"], np.float64)
+            bench.set_states(theirs, ours, gt[i - 1])
+            bs = ours.track(frames[i]).box
+            dist.append(bench.centre_distance(bp, bs))
+            moved.append(bench.centre_distance(bp, gt[i - 1]))
+    assert np.mean(dist) <= 0.5, dist
+    assert max(moved) > 1.0, "the step never moved the box: the comparison would be trivial"
+
+
+def test_pysot_crops_explain_the_rest(pair):
+    """With pysot's uint8 crops swapped in (template and search), siamkit reproduces pysot's boxes."""
+    bench, theirs, ours = pair
+    frames, gt = clip()
+    with torch.no_grad():
+        theirs.init(frames[0], list(gt[0]))
+        with bench.pysot_crops_in_siamkit(theirs):
+            ours.init(frames[0], gt[0])
+        for i in range(1, FRAMES):
+            bench.set_states(theirs, ours, gt[i - 1])
+            bp = np.asarray(theirs.track(frames[i])["bbox"], np.float64)
+            bench.set_states(theirs, ours, gt[i - 1])
+            with bench.pysot_crops_in_siamkit(theirs):
+                bs = ours.track(frames[i]).box
+            np.testing.assert_allclose(bs, bp, atol=1e-3)
