@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> dict:
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "faiss": faiss.__version__,
+        "load_average_at_start": os.getloadavg()[0],
         "runs": [],
     }
 
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> dict:
 
     if "control" not in kinds:
         results["total_s"] = time.perf_counter() - t
+        results["load_average_at_end"] = os.getloadavg()[0]
         return results
     # control at 100k: IVF (nlist = √n, nprobe 16) on clustered data vs on i.i.d. Gaussian data
     n_c = min(args.n, 100_000)
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     results["iid_control"] = control
     print(control, flush=True)
     results["total_s"] = time.perf_counter() - t
+    results["load_average_at_end"] = os.getloadavg()[0]
     return results
 
 

@@ -2,16 +2,18 @@
 
 Index kinds and the recall/speed trade-off (N items of dimension D):
 
-- ``flat``: exact brute force, ``O(N·D)`` per query, recall 1 by definition. Fine up to ~10⁵–10⁶
-  items on CPU (≈ 10 ms/query at 1M × 512 with a multi-threaded BLAS, more on few cores).
+- ``flat``: exact brute force, ``O(N·D)`` per query, recall 1 by definition. Fine up to ~10⁵ items
+  on a laptop; at 1M × 512 a query scans 2 GB (a few queries per second on 2 CPU cores).
 - ``ivf`` (``IndexIVFFlat``): k-means into ``nlist`` cells (default ≈ 4·√N); a query scans the
   ``nprobe`` nearest cells only, ≈ ``nprobe/nlist`` of the data. Recall grows with ``nprobe``;
   it needs data with cluster structure (real embeddings have it; i.i.d. Gaussian vectors do not,
   and give meaningless IVF recall). Training costs a k-means over a sample.
 - ``hnsw`` (``IndexHNSWFlat``): a navigable small-world graph with ``hnsw_m`` links per node;
   ``ef_search`` (candidate list size) trades recall for speed at query time, ``ef_construction``
-  at build time. Usually the best recall per query time on CPU, but building is the slowest
-  (minutes per million 512-d vectors on a few cores) and it holds ≈ 2·M·4 extra bytes per item.
+  at build time. Often the best recall per query time on CPU, but building is the slowest (tens
+  of CPU-minutes per million 512-d vectors), it holds ≈ 2·M·4 extra bytes per item, and a small
+  graph (M=16, ef_construction=40) loses recall on large, dense clusters — raise ``ef_search``
+  or build with larger ``hnsw_m`` / ``ef_construction`` (defaults here: 32 / 80).
 
 See ``benchmarks/gallery_search.py`` for measured QPS and recall@10 of the three kinds.
 
