@@ -226,7 +226,8 @@ def test_market_subset_protocol_on_real_data():
             out.append(np.sqrt(v / v.sum()))
         return np.stack(out)
 
-    dist = R.pairwise_distance(features(query), features(gallery))
+    fq, fg = features(query), features(gallery)
+    dist = R.pairwise_distance(fq, fg)
     data = (dist, pids(query), pids(gallery), query.cameras, gallery.cameras)
     res = R.evaluate_reid(*data, max_rank=10)
     cmc, m_ap, sk_map, n_valid = _brute_force(*data, max_rank=10)
@@ -234,3 +235,6 @@ def test_market_subset_protocol_on_real_data():
     assert res["mAP"] == pytest.approx(m_ap) and res["mAP"] == pytest.approx(sk_map)
     assert res["num_valid_queries"] == n_valid == len(query)
     assert res["rank1"] > 5 * (1 / 75)  # well above chance with 75 gallery identities
+    # k-reciprocal re-ranking helps mAP on real features (measured: 12.1 % -> 16.3 %)
+    reranked = R.re_ranking(dist, R.pairwise_distance(fq, fq), R.pairwise_distance(fg, fg))
+    assert R.evaluate_reid(reranked, *data[1:], max_rank=10)["mAP"] > res["mAP"] + 0.02
