@@ -202,6 +202,7 @@ class Gallery:
         metric: str = "cosine",
         batch_size: int = 32,
         device: str | None = None,
+        checkpoint: str | Path | None = None,
         **params,
     ) -> Gallery:
         """Embed every image under ``folder`` (recursively) and index it.
@@ -210,18 +211,28 @@ class Gallery:
         with its zoo ``entry`` (for the preprocessing in :func:`load_image_for`), or any callable
         mapping a list of image paths to an N × D array. Ids are paths relative to ``folder``;
         metadata holds ``path`` and ``identity`` (the parent folder's name).
+
+        ``checkpoint`` (a folder) makes long ingestion resumable: each embedded batch is saved
+        there, and a rerun with the same images and batch size embeds only the missing batches.
         """
         folder = Path(folder)
         paths = list_images(folder)
         embed, info = embedder(model, entry, device)
+        rel = [p.relative_to(folder).as_posix() for p in paths]
+        ckpt = _Checkpoint(checkpoint, rel, batch_size) if checkpoint is not None else None
         chunks = []
         bar = progress(total=len(paths), desc="embedding", unit="img")
         for start in range(0, len(paths), batch_size):
             batch = paths[start : start + batch_size]
-            chunks.append(_as_matrix(embed(batch), "Embeddings"))
+            done = ckpt.get(start) if ckpt else None
+            chunk = done if done is not None else _as_matrix(embed(batch), "Embeddings")
+            if chunk.shape[0] != len(batch):
+                raise DataError(f"The embedding function returned {chunk.shape[0]} rows for {len(batch)} images.")
+            if ckpt and done is None:
+                ckpt.put(start, chunk)
+            chunks.append(chunk)
             bar.update(len(batch))
         bar.close()
-        rel = [p.relative_to(folder).as_posix() for p in paths]
         meta = [
             {"path": r, "identity": p.parent.name if p.parent != folder else ""}
             for r, p in zip(rel, paths, strict=True)
@@ -331,6 +342,32 @@ class Gallery:
 
     def __repr__(self) -> str:
         return f"Gallery({len(self)} × {self.dim}, kind={self.kind!r}, metric={self.metric!r})"
+
+
+class _Checkpoint:
+    """Per-batch embeddings saved under a folder, valid only for the same image list and batch size."""
+
+    def __init__(self, folder: str | Path, ids: list[str], batch_size: int):
+        import hashlib
+
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = hashlib.sha256(json.dumps([ids, batch_size]).encode()).hexdigest()[:16]
+        stamp = self.folder / "manifest.json"
+        if stamp.is_file() and json.loads(stamp.read_text()).get("key") != key:
+            for old in self.folder.glob("batch_*.npy"):  # a different image list: start over
+                old.unlink()
+        write_json(stamp, {"key": key, "count": len(ids), "batch_size": batch_size})
+
+    def _path(self, start: int) -> Path:
+        return self.folder / f"batch_{start:09d}.npy"
+
+    def get(self, start: int) -> np.ndarray | None:
+        path = self._path(start)
+        return np.load(path) if path.is_file() else None
+
+    def put(self, start: int, chunk: np.ndarray) -> None:
+        atomic_write(self._path(start), lambda p: np.save(p, chunk))
 
 
 def default_nlist(n: int) -> int:

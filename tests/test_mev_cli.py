@@ -24,6 +24,7 @@ def test_index_build_then_search(tmp_path, capsys):
     assert code in (0, None), stderr
     assert "indexed 6 images" in stdout
     assert json.loads((out / "gallery.json").read_text())["count"] == 6
+    assert not (out / ".partial-embeddings").exists()  # the resume checkpoint is removed once saved
     code, stdout, stderr = _run(capsys, "search", str(out), str(folder / "alice" / "2.png"), "-k", "3", "--json")
     assert code in (0, None), stderr
     rows = json.loads(stdout)

@@ -187,3 +187,33 @@ def test_load_image_for_matches_training_preprocessing(tmp_path, channels, inver
     raw = pre.read_image(tmp_path / "a.png", channels)
     theirs = pre.to_tensor(255 - raw if invert else raw, size, channels, norm)[0]
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+
+
+def test_interrupted_ingestion_resumes_from_checkpoint(tmp_path):
+    _, folder = make_model_and_images(tmp_path)
+    calls, crash_on = [], {"call": 3}
+
+    class Interrupted(Exception):
+        pass
+
+    def flaky(paths):  # embeds by pixel statistics; "crashes" on the chosen call
+        calls.append(len(paths))
+        if len(calls) == crash_on["call"]:
+            raise Interrupted
+        return np.stack([cv2.imread(str(p)).reshape(-1, 3).mean(0) for p in paths])
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Interrupted):
+        Gallery.from_folder(folder, flaky, batch_size=2, checkpoint=ckpt)
+    assert len(list(ckpt.glob("batch_*.npy"))) == 2
+    calls.clear()
+    crash_on["call"] = -1
+    resumed = Gallery.from_folder(folder, flaky, batch_size=2, checkpoint=ckpt)
+    assert calls == [2]  # only the last batch (2 of 6 images) was embedded again
+    fresh = Gallery.from_folder(folder, flaky, batch_size=2)
+    np.testing.assert_allclose(resumed.vectors, fresh.vectors)
+    assert resumed.ids == fresh.ids
+    # a different batch size invalidates the checkpoint instead of mixing batches
+    calls.clear()
+    Gallery.from_folder(folder, flaky, batch_size=3, checkpoint=ckpt)
+    assert calls == [3, 3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import typer
@@ -28,14 +29,17 @@ def build(
     nlist: int = typer.Option(None, "--nlist", help="IVF cells (default ≈ 4·√N)."),
     hnsw_m: int = typer.Option(32, "--hnsw-m", help="HNSW links per node."),
 ) -> None:
-    """Embed every image under FOLDER with MODEL and save the gallery to OUT."""
+    """Embed every image under FOLDER with MODEL and save the gallery to OUT (rerun to resume)."""
     from siamkit.index import Gallery
 
     params = {"hnsw_m": hnsw_m}
     if nlist:
         params["nlist"] = nlist
+    # embeddings of finished batches are kept here, so an interrupted build resumes where it stopped
+    partial = Path(out) / ".partial-embeddings"
     gallery = Gallery.from_folder(
-        folder, model, kind=kind, metric=metric, batch_size=batch_size, device=device, **params
+        folder, model, kind=kind, metric=metric, batch_size=batch_size, device=device, checkpoint=partial, **params
     )
     gallery.save(out)
+    shutil.rmtree(partial, ignore_errors=True)
     typer.echo(f"siamkit: indexed {len(gallery)} images ({gallery.dim}-d, {kind}, {metric}) into {out}")
