@@ -33,12 +33,12 @@ def warn_if_tuned_on_test(what: str, stacklevel: int = 3) -> None:
 
 def check_pairs(scores, same, higher_is_same: bool = True, need_both: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Validate and return ``(scores as float64 with higher = same, same as bool)``."""
-    s = np.asarray(scores, dtype=np.float64).reshape(-1) if np.ndim(scores) <= 1 else None
-    if s is None:
-        raise DataError(f"Scores must be one value per pair (1-D); got shape {np.shape(scores)}.")
+    if np.ndim(scores) > 1 or np.ndim(same) > 1:
+        raise DataError(
+            f"Scores and labels must be one value per pair (1-D); got shapes {np.shape(scores)}, {np.shape(same)}."
+        )
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
     y = np.asarray(same).reshape(-1)
-    if np.ndim(same) > 1:
-        raise DataError(f"Labels must be one value per pair (1-D); got shape {np.shape(same)}.")
     if s.shape != y.shape:
         raise DataError(f"{s.size} scores but {y.size} labels.", hint="Give one label per scored pair.")
     if s.size == 0:
