@@ -49,7 +49,9 @@ def register_stub(name: str) -> None:
 
 
 def _registered() -> set[str]:
-    return {c.name or c.callback.__name__ for c in app.registered_commands}
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    groups = {g.name for g in app.registered_groups if g.name}
+    return commands | groups
 
 
 def register_missing() -> None:
