@@ -49,11 +49,17 @@ def test_macs_match_reference(name, kw, instance, nx, doc_t, doc_s, separate):
     t = _gmacs(lambda: holder.setdefault("zf", model.template(z, *args)))
 
     def per_frame():
-        out = model.search(x, holder["zf"])
+        holder["out"] = model.search(x, holder["zf"])
         if name == "siammask_r50":
-            model.refine_mask(out, (12, 12))
+            model.refine_mask(holder["out"], (12, 12))
 
     s = _gmacs(per_frame)
+    # output shapes at the published sizes come for free (see also test_nn_models.py)
+    size = model.score_size_for(instance)
+    cls_channels = 1 if model.kind == "siamfc" else 2 * max(model.anchor_num, 1)
+    assert holder["out"]["cls"].shape == (nx, cls_channels, size, size)
+    if model.kind != "siamfc":
+        assert holder["out"]["loc"].shape == (nx, 4 * max(model.anchor_num, 1), size, size)
     assert t + s == pytest.approx(doc_t + doc_s, rel=1e-3, abs=0.011)
     if separate:
         assert t == pytest.approx(doc_t, abs=0.006)
