@@ -18,6 +18,7 @@ import platform
 import time
 from pathlib import Path
 
+import cv2
 import torch
 
 from siamkit.data.pairs import (
@@ -76,6 +77,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    # OpenCV's thread pool does not survive fork(): a parent that used it can deadlock forked workers
+    cv2.setNumThreads(1)
     srcs = sources()
     runs = []
     for name, targets, cfg in [

@@ -198,7 +198,7 @@ class PhotoSource:
         t += np.maximum(0, -0.5 - lo) - np.maximum(0, hi - limit)
         sx, sy = s
         m = np.array([[sx, 0, c_img[0] - sx * c_img[0] + t[0]], [0, sy, c_img[1] - sy * c_img[1] + t[1]]])
-        avg = image.reshape(-1, 3).mean(0)
+        avg = mean_colour(image)
         warped = cv2.warpAffine(
             image, m, (w_img, h_img), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=avg.tolist()
         )
@@ -335,6 +335,11 @@ def load_mask(spec: Any, mask_id: int | None, shape: tuple[int, int]) -> np.ndar
 # =========================================================================== crops + augmentation
 
 
+def mean_colour(image: np.ndarray) -> np.ndarray:
+    """Per-channel mean of an H×W×C image (the padding colour); cv2.mean is ~20× faster than NumPy on uint8."""
+    return np.asarray(cv2.mean(image)[: image.shape[2]], dtype=np.float64)
+
+
 def context_size(w: float, h: float, context: float = 0.5) -> float:
     """Side of the exemplar context square: √((w + p)(h + p)), p = context·(w + h)."""
     p = context * (w + h)
@@ -380,7 +385,7 @@ def crop_pair_image(
     scale_z = exemplar_size / context_size(w, h, context)
     side = _canvas(out, aug)
     src = max(int(round(side / scale_z)), 1)
-    avg = image.reshape(-1, image.shape[2]).mean(0)
+    avg = mean_colour(image)
     canvas = crop_numpy(image, (cx, cy), src, side, avg)
     # stage-1 map (crop_numpy: x0 = floor(c − (s+1)/2 + 0.5), half-pixel-centred resize)
     x0 = math.floor(cx - (src + 1) / 2 + 0.5)
@@ -441,6 +446,8 @@ def seed_worker(worker_id: int) -> None:
 
     Pairs do not depend on it (each item draws from its own (seed, epoch, index) generator); it
     keeps library code that uses the global RNGs reproducible and avoids thread oversubscription.
+    OpenCV's thread pool does not survive ``fork``: call ``cv2.setNumThreads(1)`` in the parent
+    before its first crop, or use a ``spawn`` DataLoader context, or forked workers may deadlock.
     """
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
