@@ -270,3 +270,21 @@ def test_mask_image_with_object_ids(tmp_path):
     assert load_mask(tmp_path / "m.png", None, (40, 50)).sum() == 200 + 105
     with pytest.raises(DataError):
         load_mask(tmp_path / "m.png", 1, (41, 50))
+
+
+def test_got10k_layout_tracks_skip_absent_frames(tmp_path):
+    seq = tmp_path / "train" / "GOT-10k_Train_000001"
+    seq.mkdir(parents=True)
+    (tmp_path / "train" / "list.txt").write_text("GOT-10k_Train_000001\n")
+    boxes = [(20 + k, 30, 40, 30) for k in range(5)]
+    for k, box in enumerate(boxes):
+        cv2.imwrite(str(seq / f"{k + 1:08d}.jpg"), rect_image(box))
+    (seq / "groundtruth.txt").write_text("\n".join(",".join(map(str, b)) for b in boxes) + "\n")
+    (seq / "absence.label").write_text("0\n0\n1\n0\n0\n")
+    tracks = tracks_from_dataset(f"got10k:{tmp_path}?split=train")
+    assert len(tracks) == 1 and len(tracks[0].frames) == 5
+    assert list(tracks[0].valid) == [0, 1, 3, 4]  # the absent frame is never sampled
+    src = TrackSource("got", tracks, frame_range=100)
+    rng = np.random.default_rng(0)
+    used = {str(f["path"]) for _ in range(50) for f in src.positive(0, rng)}
+    assert str(tracks[0].frames[2]) not in used
