@@ -147,7 +147,7 @@ def test_tiny_model_overfits_a_handful_of_pairs_through_the_trainer(moving_pairs
     trainer = Trainer(SiamFCTask(model), loader, cfg, out_dir=None, device="cpu")
     history = trainer.run()
     first, last = history[0]["loss"], np.mean([r["loss"] for r in history[-5:]])
-    assert last < first / 4, (first, last)  # the stated factor: the loss falls at least 4×
+    assert last < first / 10, (first, last)  # the stated factor: at least 10× (measured 1.59 → 0.005)
     # the trained response peaks on a positive cell of every pair
     with torch.no_grad():
         out = model(fixed["template"], fixed["search"])["cls"]
