@@ -1,0 +1,190 @@
+"""Render the README's result tables from ``benchmarks/results/*.json`` (never typed by hand).
+
+    python benchmarks/readme_tables.py          # rewrite the tables in README.md
+    python benchmarks/readme_tables.py --check  # exit 1 when README.md is out of date
+
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers.
+A table whose JSON file is missing renders as a short note saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def tracking_accuracy(d: dict) -> str:
+    trackers = sorted(d["trackers"].items(), key=lambda kv: -kv[1]["success_auc"])
+    rows = [[f"`{name}`", num(m["success_auc"]), num(m["precision_20px"]), num(m.get("fps"), 1)]
+            for name, m in trackers]
+    return table(["tracker", "success AUC", "precision @20 px", "FPS (CPU)"], rows) + f"\n\n{d['note']}"
+
+
+def siamfc_heldout(d: dict) -> str:
+    rows = [[name, num(m["success_auc"]), num(m["precision_20px"]), num(m.get("fps"), 1)]
+            for name, m in d["trackers"].items()]
+    held = ", ".join(d["held_out_sequences"])
+    recipe = d.get("recipe", {})
+    return (table(["tracker", "success AUC", "precision @20 px", "FPS (CPU)"], rows)
+            + f"\n\nHeld-out clips (never trained on): {held}. Trained for {recipe.get('steps', '?')} steps in "
+            f"{recipe.get('wall_time_s', 0) / 60:.0f} min on {recipe.get('device', '?')}.")
+
+
+def metric_learning(_: dict | None) -> str:
+    rows = []
+    om = load("omniglot_koch")
+    if om:
+        rows.append(["Omniglot 20-way one-shot (Lake's all_runs)", f"accuracy {pct(om['metrics']['accuracy'])}",
+                     "Koch et al. 2015: 92.0 %; humans 95.5 %", f"{om['train_wall_time_s'] / 60:.0f} min CPU"])
+    orl = load("orl_faces")
+    if orl:
+        m = orl["metrics"]
+        rows.append(["ORL faces verification (10 unseen subjects)",
+                     f"AUC {num(m['auc'])}, EER {pct(m['eer'])}, TAR@FAR=1e-2 {pct(m['tar_at_far']['0.01'])}",
+                     "3.33 % EER (published anchor)", f"{orl['train_wall_time_s'] / 60:.0f} min CPU"])
+    sig = load("signatures")
+    if sig:
+        m = sig["metrics"]
+        rows.append(["BHSig260 subset, genuine vs skilled forgery (unseen writers)",
+                     f"AUC {num(m['auc'])}, EER {pct(m['eer'])}", "tiny subset: 4 writers in all",
+                     f"{sig['train_wall_time_s'] / 60:.0f} min CPU"])
+    mk = load("market1501")
+    if mk:
+        m = mk["metrics"]
+        p, r, h = m["model"]["plain"], m["model"]["re_ranked"], m["hsv_histogram_baseline"]["plain"]
+        rows.append(["Market-1501 subset re-ID (75 unseen ids)",
+                     f"rank-1 {pct(p['rank1'])}, mAP {pct(p['mAP'])}; re-ranked {pct(r['rank1'])} / {pct(r['mAP'])}",
+                     f"colour histogram here: {pct(h['rank1'])} / {pct(h['mAP'])}",
+                     f"{mk['train_wall_time_s'] / 60:.0f} min CPU"])
+    return table(["task", "siamkit (measured)", "compare with", "training"], rows)
+
+
+def loss_speed(d: dict) -> str:
+    rows = [[r["loss"], r["batch"], num(r["siamkit_ms"], 1), num(r["pml_ms"], 1), f"{r['ratio_pml_over_siamkit']:.2f}×",
+             "yes" if r["values_agree"] else "no"] for r in d["results"]]
+    return table(["loss", "B", "siamkit ms", "pytorch-metric-learning ms", "speed-up", "same value"], rows) + (
+        f"\n\nForward + backward, D = {d['results'][0]['dim']}, CPU, {d['meta']['threads']} thread(s), medians.")
+
+
+def gallery_search(d: dict) -> str:
+    def params(r: dict) -> str:
+        return ", ".join(f"{k}={r[k]}" for k in ("nlist", "nprobe", "M", "ef_construction", "ef_search") if k in r)
+
+    rows = [[r["kind"], params(r), num(r["build_s"], 0), num(r["qps"], 0), num(r["recall_at_10"])] for r in d["runs"]]
+    return table(["index", "parameters", "build s", "queries/s", "recall@10"], rows) + (
+        f"\n\n{d['n']:,} × {d['dim']} vectors ({d['data']}), {d['threads']} CPU threads.")
+
+
+def nanotrack_parity(d: dict) -> str:
+    s = d["summary"]
+    ours, original, opencv = s["siamkit"], s["original"], s["opencv"]
+    rows = [["siamkit `nanotrack`", num(ours["mean_auc"]), "1 (reference)", num(ours["fps_overall"], 1)],
+            ["original NanoTrack (PyTorch)", num(original["mean_auc"]), num(original["mean_iou_vs_siamkit"], 6),
+             num(original["fps_overall"], 1)],
+            ["OpenCV `TrackerNano` (C++ port)", num(opencv["mean_auc"]), num(opencv["mean_iou_vs_siamkit"]),
+             num(opencv["fps_overall"], 1)]]
+    return table(["implementation", "mean AUC (12 clips)", "mean IoU with siamkit's boxes", "FPS (1 thread)"], rows)
+
+
+def tracking_speed(d: dict) -> str:
+    rows = []
+    for r in d.get("results", []):
+        rows.append([r.get("tracker", "?"), r.get("device", "cpu"), r.get("dtype", "fp32"), r.get("targets", 1),
+                     num(r.get("e2e_fps"), 1), num(r.get("net_fps"), 1), num(r.get("peak_mem_mb"), 0)])
+    text = table(["tracker", "device", "precision", "targets", "end-to-end frames/s", "network forwards/s",
+                  "peak MB"], rows)
+    if "pysot" in d:
+        text += "\n\n" + d["pysot"].get("summary", "")
+    return text
+
+
+def pair_loader(d: dict) -> str:
+    rows = [[r["targets"], r["workers"], num(r["pairs_per_s"], 1)] for r in d["runs"]]
+    return table(["targets", "DataLoader workers", "pairs/s"], rows) + f"\n\n{d['note']}"
+
+
+def zoo(_: dict | None) -> str:
+    sys.path.insert(0, str(ROOT))
+    from siamkit.zoo import PACKAGE_ZOO, read_sidecar
+
+    rows = []
+    for sidecar in sorted(PACKAGE_ZOO.glob("*.yaml")):
+        e = read_sidecar(sidecar)
+        size = e.weights.stat().st_size / 1e6 if e.weights and e.weights.exists() else 0
+        metrics = e.meta.get("metrics") or {}
+        shown = ", ".join(f"{k} {num(v)}" for k, v in metrics.items() if isinstance(v, float) and k in
+                          ("accuracy", "auc", "eer", "success_auc", "precision_20px"))
+        rows.append([f"`{e.name}`", e.meta.get("task", e.meta.get("tracker", "")), f"{size:.2f} MB", shown])
+    return table(["zoo name", "task", "size", "measured"], rows)
+
+
+RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
+    "zoo": (None, zoo),
+    "tracking_accuracy": ("tracking_accuracy", tracking_accuracy),
+    "siamfc_heldout": ("siamfc_cpu_heldout", siamfc_heldout),
+    "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
+    "tracking_speed": ("tracking_speed", tracking_speed),
+    "metric_learning": (None, metric_learning),
+    "loss_speed": ("loss_speed", loss_speed),
+    "gallery_search": ("gallery_search", gallery_search),
+    "pair_loader": ("pair_loader", pair_loader),
+}
+
+
+def render(readme: str) -> str:
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in RENDERERS:
+            return match.group(0)
+        source, fn = RENDERERS[name]
+        data = load(source) if source else None
+        body = fn(data) if (data is not None or source is None) else f"_No results yet: run `benchmarks/{source}.py`._"
+        return f"<!-- table:{name} -->\n{body}\n<!-- /table:{name} -->"
+
+    return re.sub(r"<!-- table:(\w+) -->.*?<!-- /table:\1 -->", replace, readme, flags=re.S)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    args = parser.parse_args()
+    current = README.read_text()
+    updated = render(current)
+    if args.check:
+        if updated != current:
+            print("README.md tables are out of date: run python benchmarks/readme_tables.py")
+            return 1
+        return 0
+    README.write_text(updated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
