@@ -288,3 +288,18 @@ def test_got10k_layout_tracks_skip_absent_frames(tmp_path):
     rng = np.random.default_rng(0)
     used = {str(f["path"]) for _ in range(50) for f in src.positive(0, rng)}
     assert str(tracks[0].frames[2]) not in used
+
+
+def test_noisy_frame_filter_by_hand():
+    from siamkit.data.pairs import noisy_frames
+
+    size = (640, 480)
+    boxes = np.array([
+        [10, 10, 100, 80],    # fine
+        [10, 10, 19, 80],     # a side < 20 px
+        [10, 10, 400, 100],   # w 400 = 62.5 % of the 640 px width > 50 % → drop
+        [10, 10, 300, 60],    # aspect 5 > 4 → drop
+        [10, 10, 300, 100],   # 46.9 % × 20.8 %, aspect 3 → fine
+        [np.nan, 0, 10, 10],  # no box
+    ])
+    assert list(noisy_frames(boxes, size)) == [False, True, True, True, False, True]

@@ -112,14 +112,24 @@ class Track:
 
 @dataclass
 class TrackSource:
-    """Tracks with one maximum frame gap and a per-epoch quota (``num_use``, −1 = one per track)."""
+    """Tracks with one maximum frame gap and a per-epoch quota (``num_use``, −1 = one per track).
+
+    ``filter_noisy`` drops the frames siamfc-pytorch's recipe rejects (:func:`noisy_frames`; reads
+    each track's first frame for the image size).
+    """
 
     name: str
     tracks: list[Track]
     frame_range: int = 100
     num_use: int = -1
+    filter_noisy: bool = False
 
     def __post_init__(self) -> None:
+        if self.filter_noisy:
+            for t in self.tracks:
+                image = read_image(t.frames[0])
+                keep = ~noisy_frames(t.boxes, (image.shape[1], image.shape[0]))
+                t.valid = t.valid[keep[t.valid]]
         self.tracks = [t for t in self.tracks if t.valid.size]
         if not self.tracks:
             raise DataError(f"Source {self.name} has no track with a valid box.", hint="Check its annotations.")
@@ -141,6 +151,23 @@ class TrackSource:
         choices = [i for i in range(len(self.tracks)) if i != exclude] or [0]
         track = self.tracks[choices[int(rng.integers(len(choices)))]]
         return _frame(track, int(track.valid[rng.integers(len(track.valid))]))
+
+
+def noisy_frames(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """Frames siamfc-pytorch's training filter rejects (True = drop): area < 20, a side < 20 or > 500 px,
+    a side < 1 % or > 50 % of the image side, aspect ratio w/h outside [0.25, 4], or no valid box.
+    (Its extra GOT-10k visibility rule, cover > 30 % of the maximum, is not applied.)"""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    size = np.asarray(image_size, dtype=np.float64)[None]
+    with np.errstate(invalid="ignore"):
+        wh = b[:, 2:]
+        ok = np.isfinite(b).all(1)
+        ok &= wh[:, 0] * wh[:, 1] >= 20
+        ok &= (wh >= 20).all(1) & (wh <= 500).all(1)
+        ok &= (wh / size >= 0.01).all(1) & (wh / size <= 0.5).all(1)
+        aspect = wh[:, 0] / np.maximum(1, wh[:, 1])
+        ok &= (aspect >= 0.25) & (aspect <= 4)
+    return ~ok
 
 
 def _frame(track: Track, i: int) -> dict:

@@ -282,6 +282,7 @@ class SourceConfig:
     packages: tuple[str, ...] = ()
     frame_range: int = 100
     num_use: int = -1
+    filter_noisy: bool = False
 
 
 @dataclass(frozen=True)
@@ -333,9 +334,9 @@ def build_source(cfg: SourceConfig, base: Path):
         kind, _, path = cfg.spec.partition(":")
         spec = f"{kind}:{rel(path)}" if path and not Path(path).is_absolute() else cfg.spec
         tracks = tracks_from_dataset(spec, cfg.names, cfg.exclude)
-        return TrackSource(cfg.spec, tracks, cfg.frame_range, cfg.num_use)
+        return TrackSource(cfg.spec, tracks, cfg.frame_range, cfg.num_use, cfg.filter_noisy)
     if cfg.kind == "vid":
-        return TrackSource("vid", tracks_from_vid(rel(cfg.root)), cfg.frame_range, cfg.num_use)
+        return TrackSource("vid", tracks_from_vid(rel(cfg.root)), cfg.frame_range, cfg.num_use, cfg.filter_noisy)
     if cfg.kind == "coco":
         return TrackSource("coco", tracks_from_coco(rel(cfg.annotations), rel(cfg.images)), 1, cfg.num_use)
     if cfg.kind == "photos":
