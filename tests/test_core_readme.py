@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import shared_path
 
 REPO = Path(__file__).resolve().parents[1]
