@@ -344,12 +344,15 @@ def build_model(
 ) -> torch.nn.Module:
     """Build ``architecture`` and load ``weights`` (zoo name, .safetensors, or a third-party checkpoint).
 
-    ``weights=None`` gives a randomly initialised model and logs a warning: its boxes are
-    meaningless until trained or imported weights are loaded.
+    ``weights=None`` uses the weights shipped for this tracker (a zoo entry whose sidecar says
+    ``meta.tracker: <tracker>``); without any, the model is randomly initialised and a warning
+    says its boxes are meaningless until trained or imported weights are loaded.
     """
     from siamkit import zoo
 
     zoo._ensure_registered()
+    if weights is None:
+        weights = shipped_weights(tracker, architecture)
     if weights is None:
         log.warning(
             "%s: no weights given, using a randomly initialised %s (boxes will be meaningless).",
@@ -376,6 +379,16 @@ def build_model(
                     hint="Pick the tracker that matches the weights, or other weights.",
                 )
     return model.eval().to(device)
+
+
+def shipped_weights(tracker: str, architecture: str) -> str | None:
+    """Name of the zoo entry shipped for ``tracker`` (and this architecture), if any."""
+    from siamkit import zoo
+
+    for entry in zoo.list_models():
+        if entry.meta.get("tracker") == tracker and entry.architecture == architecture:
+            return entry.name
+    return None
 
 
 def resolve_config(
