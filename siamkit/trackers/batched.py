@@ -345,13 +345,13 @@ def build_model(
     """Build ``architecture`` and load ``weights`` (zoo name, .safetensors, or a third-party checkpoint).
 
     ``weights=None`` uses the weights shipped for this tracker (a zoo entry whose sidecar says
-    ``meta.tracker: <tracker>``); without any, the model is randomly initialised and a warning
-    says its boxes are meaningless until trained or imported weights are loaded.
+    ``meta.tracker: <tracker>``) unless ``options`` customise the network; without any, the
+    model is randomly initialised and a warning says its boxes are meaningless.
     """
     from siamkit import zoo
 
     zoo._ensure_registered()
-    if weights is None:
+    if weights is None and not options:  # custom model options describe another network
         weights = shipped_weights(tracker, architecture)
     if weights is None:
         log.warning(
