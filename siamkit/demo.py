@@ -22,21 +22,21 @@ log = logging.getLogger("siamkit.demo")
 FALLBACK_TRACKERS = ("nanotrack", "opencv:csrt", "opencv:kcf")
 
 
-def best_tracker() -> tuple[str, str]:
-    """The tracker the demo uses and why: the shipped model with the best measured AUC, else a peer."""
+def best_tracker() -> tuple[str, str | None, str]:
+    """(tracker, weights, why): the shipped model with the best measured AUC, else a peer."""
     from siamkit.trackers import available_trackers, usable_trackers
     from siamkit.zoo import list_models
 
     shipped = [e for e in list_models() if e.meta.get("tracker")]
     if shipped:
         best = max(shipped, key=lambda e: float((e.meta.get("metrics") or {}).get("success_auc", 0.0)))
-        return str(best.meta["tracker"]), f"best shipped model ({best.name})"
+        return str(best.meta["tracker"]), best.name, f"best shipped model ({best.name})"
     usable = usable_trackers()
     for name in FALLBACK_TRACKERS:
         if name in usable:
-            return name, "no trained siamkit tracker ships in this build; using a peer"
+            return name, None, "no trained siamkit tracker ships in this build; using a peer"
     names = available_trackers()
-    return names[0], "no usable tracker found; using the first registered one"
+    return names[0], None, "no usable tracker found; using the first registered one"
 
 
 def tracker_for_weights(weights: str) -> tuple[str, str]:
@@ -87,7 +87,8 @@ def run_demo(
         source, clip_name = str(video), Path(video).name
     reason = "chosen by you"
     if tracker is None:
-        tracker, reason = best_tracker()
+        tracker, best_weights, reason = best_tracker()
+        weights = weights or best_weights
     log.info("demo: tracking %s with %s (%s)", clip_name, tracker, reason)
     run = track_source(source, boxes, tracker=tracker, weights=weights, device=device,
                        out_video=out / "out.mp4", save=out / "boxes.json")

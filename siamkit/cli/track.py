@@ -41,7 +41,10 @@ def track(
     if out is not None and out.suffix.lower() not in CODECS:
         raise ConfigError(f"Cannot write the video {out.name}.", hint=f"Use one of {', '.join(CODECS)}.")
     if tracker is None:
-        tracker, why = tracker_for_weights(weights) if weights else best_tracker()
+        if weights:
+            tracker, why = tracker_for_weights(weights)
+        else:
+            tracker, weights, why = best_tracker()
         typer.echo(f"tracker: {tracker} ({why})", err=True)
     options = {"preset": preset} if preset else {}
     try:
