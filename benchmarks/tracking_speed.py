@@ -575,7 +575,7 @@ def bench_fast_path(args, frames, gt, device, options: dict[str, Any]) -> dict[s
     res: dict[str, Any] = {"tracker": "siamrpnpp_alexnet", "device": device}
     if not args.no_compile:
         comp = copy.deepcopy(base)
-        optimise_tracker(comp, compile=True)
+        optimise_tracker(comp, channels_last=False, compile=True)
         variants["compile"] = comp
     plain_boxes = None
     bf16 = "bf16" if device == "cpu" else "fp16"

@@ -6,7 +6,8 @@ clip). Whether either pays off depends on the machine: ``benchmarks/tracking_spe
 them (``fast_path`` section of benchmarks/results/tracking_speed.json).
 
 Measured for SiamRPN++ AlexNet on 1280×720 frames, 2 threads of a shared AMD EPYC (AVX2, no
-AVX-512 BF16), torch 2.13 CPU: channels_last 1.18× end to end (boxes within 7e-4 px);
+AVX-512 BF16), torch 2.13 CPU: channels_last 1.18× end to end (boxes within 7e-4 px; 1.21× in
+a separate run alternating plain and channels_last frame by frame, 54 frames each): on by default;
 ``torch.compile`` 0.76× in steady state after a 23 s cold compile, so it is off by default and
 only worth trying on a GPU; bf16 autocast is not offered: 30× slower without native bf16 and
 boxes up to 36 px away within 10 frames.
@@ -31,14 +32,15 @@ def _model(tracker: Any) -> torch.nn.Module:
     return model
 
 
-def optimise_tracker(tracker: Any, channels_last: bool = False, compile: bool = False, mode: str | None = None) -> Any:
+def optimise_tracker(tracker: Any, channels_last: bool = True, compile: bool = False, mode: str | None = None) -> Any:
     """Speed up ``tracker``'s network in place and return the tracker.
 
     Args:
         tracker: a siamkit tracker with a ``model`` (SiameseTracker, BatchedTracker's tracker, NanoTrack).
         channels_last: store conv weights as NHWC (``torch.channels_last``); inputs keep their layout.
-        compile: wrap the model's ``template`` and ``search`` in ``torch.compile`` (inductor). The
-            first call per input shape compiles (seconds to tens of seconds); later calls reuse it.
+        compile: wrap the model's ``template`` and ``search`` in ``torch.compile`` (inductor); off by
+            default (slower on a CPU, see above). The first call per input shape compiles (seconds to
+            tens of seconds); later calls reuse it.
         mode: ``torch.compile`` mode (``None``, ``"reduce-overhead"``, ``"max-autotune"``).
     """
     model = _model(tracker)
