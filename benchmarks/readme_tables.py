@@ -133,15 +133,23 @@ def nanotrack_parity(d: dict) -> str:
 
 
 def tracking_speed(d: dict) -> str:
-    rows = []
-    for r in d.get("results", []):
-        rows.append([r.get("tracker", "?"), r.get("device", "cpu"), r.get("dtype", "fp32"), r.get("targets", 1),
-                     num(r.get("e2e_fps"), 1), num(r.get("net_fps"), 1), num(r.get("peak_mem_mb"), 0)])
-    text = table(["tracker", "device", "precision", "targets", "end-to-end frames/s", "network forwards/s",
-                  "peak MB"], rows)
-    if "pysot" in d:
-        text += "\n\n" + d["pysot"].get("summary", "")
-    return text
+    def per_s(m: dict, key: str) -> str:
+        return num((m.get(key) or {}).get("per_s"), 1)
+
+    rows = [[f"`{m['tracker']}`", m["device"], m["dtype"], per_s(m, "e2e_b1"), per_s(m, "network_b1"),
+             per_s(m, "e2e_b8"), num((m.get("e2e_b8") or m.get("e2e_b1") or {}).get("peak_mem_mb"), 0)]
+            for m in d["models"]]
+    text = table(["tracker", "device", "precision", "frames/s (1 target)", "network forwards/s",
+                  f"target-frames/s ({d['batch_targets']} targets)", "peak MB"], rows)
+    peers = ", ".join(f"`{k}` {num(v.get('per_s'), 1)} frames/s" for k, v in d.get("peers", {}).items())
+    text += f"\n\n{d['frame_size'][0]}×{d['frame_size'][1]} frames, {d['threads']} CPU threads. Peers: {peers}."
+    for name, r in d.get("pysot", {}).items():
+        sync = r.get("agreement_gt_synced", {})
+        text += (f"\n\nSide by side with pysot ({name}, same random weights, same frames): siamkit/pysot speed "
+                 f"{r['speed_ratio']:.2f}× ({num(r['e2e_siamkit']['per_s'], 1)} vs {num(r['e2e_pysot']['per_s'], 1)} "
+                 f"frames/s); boxes agree to {num(sync.get('mean_centre_px'))} px mean centre distance "
+                 f"(IoU {num(sync.get('mean_iou'))}) when both restart from the same box each frame.")
+    return text + f"\n\n{d['note']}"
 
 
 def pair_loader(d: dict) -> str:
