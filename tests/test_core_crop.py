@@ -56,8 +56,10 @@ def test_batched_torch_crop_matches_reference(cx, cy, size, out, seed):
     avg = image.reshape(-1, 3).mean(0)
     ref = crop_numpy(image, (cx, cy), size, out, avg)
     frames = torch.from_numpy(image).permute(2, 0, 1)[None]
-    got = crop_batch(frames, torch.tensor([[cx, cy]]), torch.tensor([size]), out, torch.tensor(avg)[None])
-    assert np.abs(got[0].permute(1, 2, 0).numpy() - ref).max() <= 1e-3
+    for backend in ("torch", "opencv"):
+        got = crop_batch(frames, torch.tensor([[cx, cy]]), torch.tensor([size]), out, torch.tensor(avg)[None],
+                         backend=backend)
+        assert np.abs(got[0].permute(1, 2, 0).numpy() - ref).max() <= 1e-3
 
 
 def test_many_boxes_from_many_frames_at_once():
@@ -68,8 +70,9 @@ def test_many_boxes_from_many_frames_at_once():
     index = torch.tensor([0, 2, 1, 2])
     avg = torch.tensor(images.reshape(3, -1, 3).mean(1))[index]
     frames = torch.from_numpy(images).permute(0, 3, 1, 2)
-    got = crop_batch(frames, centres, sizes, 31, avg, frame_index=index)
+    got = crop_batch(frames, centres, sizes, 31, avg, frame_index=index, backend="torch")
     assert got.shape == (4, 3, 31, 31)
+    torch.testing.assert_close(crop_batch(frames, centres, sizes, 31, avg, frame_index=index), got, atol=1e-3, rtol=0)
     for b in range(4):
         ref = crop_numpy(images[index[b]], centres[b].tolist(), float(sizes[b]), 31, avg[b].numpy())
         np.testing.assert_allclose(got[b].permute(1, 2, 0).numpy(), ref, atol=1e-3)
