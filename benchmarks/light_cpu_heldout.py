@@ -35,6 +35,7 @@ WEIGHTS = ZOO / "nanotrack_light.safetensors"
 SIAMFC = ZOO / "siamfc_alexnet.safetensors"
 RESULTS = REPO / "benchmarks" / "results" / "light_cpu_heldout.json"
 RUNS = REPO / "runs" / "light_cpu_heldout"
+MIN_AUC = 0.45  # below this held-out AUC a trained model is not shipped
 KEYS = ("success_auc", "precision_20px", "success_0.5", "frames")
 
 
@@ -101,6 +102,11 @@ def main() -> None:
         "meets_target": {
             "auc_above_csrt": bool(light["success_auc"] > csrt["success_auc"]),
             "fps_ratio_vs_csrt": round(light["fps"] / csrt["fps"], 2) if light.get("fps") and csrt.get("fps") else None,
+        },
+        "decision": {
+            "shippable (held-out AUC >= 0.45)": bool(light["success_auc"] >= MIN_AUC),
+            "may be the nanotrack default (AUC > shipped SiamFC's)": bool(
+                light["success_auc"] > results["siamfc_alexnet (shipped, trained here)"]["success_auc"]),
         },
         "note": "short downscaled clips: compare side by side only; no model saw these clips",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch_threads": 1,
