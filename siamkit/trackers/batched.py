@@ -35,7 +35,7 @@ from siamkit.trackers.base import Tracker, TrackResult, check_frame
 log = logging.getLogger("siamkit")
 
 State = dict[str, Any]
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # packaged; ./configs links here
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".model", ".ckpt", ".tar")
 
 
