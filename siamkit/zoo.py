@@ -106,11 +106,19 @@ def resolve(name_or_path: str | Path) -> ZooEntry:
 
 
 def check_state_dict(
-    expected: Mapping[str, Any], given: Mapping[str, Any], source: str = "weights"
+    expected: Mapping[str, Any],
+    given: Mapping[str, Any],
+    source: str = "weights",
+    unmatched: list[str] | tuple[str, ...] = (),
+    message: str | None = None,
+    hint: str = "Check that the file belongs to this architecture and configuration.",
 ) -> None:
-    """Raise :class:`WeightsError` listing missing, unexpected and mis-shaped keys."""
+    """Raise :class:`WeightsError` listing missing, unexpected and mis-shaped keys.
+
+    ``unmatched`` adds file keys that an importer could not map (they count as unexpected).
+    """
     missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
+    unexpected = sorted([*unmatched, *(set(given) - set(expected))])
     mismatched = sorted(
         f"{k} (model {tuple(expected[k].shape)}, file {tuple(given[k].shape)})"
         for k in set(expected) & set(given)
@@ -118,11 +126,11 @@ def check_state_dict(
     )
     if missing or unexpected or mismatched:
         raise WeightsError(
-            f"The {source} do not match the model",
+            message or f"The {source} do not match the model",
             missing=missing,
             unexpected=unexpected,
             mismatched=mismatched,
-            hint="Check that the file belongs to this architecture and configuration.",
+            hint=hint,
         )
 
 
@@ -200,11 +208,6 @@ def load_model(name_or_path: str | Path, device: str | None = None) -> tuple[Any
 
 def _ensure_registered() -> None:
     """Import the modules that register model builders (lazy, to keep ``import siamkit`` cheap)."""
-    import importlib
+    from siamkit.utils.imports import import_available
 
-    for module in ("siamkit.nn",):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    import_available(["siamkit.nn"])

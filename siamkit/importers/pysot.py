@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from siamkit.errors import WeightsError
+from siamkit.zoo import check_state_dict
 
 Table = Sequence[tuple[str, str]]  # (their prefix, siamkit prefix)
 
@@ -134,21 +135,13 @@ def load_renamed(
         if key.endswith("num_batches_tracked") and key not in renamed:
             renamed[key] = value
     renamed = {k: v for k, v in renamed.items() if k in expected or not k.endswith("num_batches_tracked")}
-    missing = sorted(set(expected) - set(renamed))
-    unexpected = sorted(unmatched + [k for k in renamed if k not in expected])
-    mismatched = sorted(
-        f"{k} (model {tuple(expected[k].shape)}, file {tuple(renamed[k].shape)})"
-        for k in set(expected) & set(renamed)
-        if tuple(expected[k].shape) != tuple(renamed[k].shape)
+    check_state_dict(
+        expected,
+        renamed,
+        unmatched=unmatched,
+        message=f"The checkpoint {source} does not match the {type(model).__name__} model",
+        hint="Check that the checkpoint and the tracker (and its preset / model_options) belong together.",
     )
-    if missing or unexpected or mismatched:
-        raise WeightsError(
-            f"The checkpoint {source} does not match the {type(model).__name__} model",
-            missing=missing,
-            unexpected=unexpected,
-            mismatched=mismatched,
-            hint="Check that the checkpoint and the tracker (and its preset / model_options) belong together.",
-        )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in renamed.items()}, strict=True)
     return model
 

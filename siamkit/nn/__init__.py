@@ -5,7 +5,7 @@ Importing this package registers every model builder in :data:`siamkit.config.MO
 
 from __future__ import annotations
 
-import importlib
+from siamkit.utils.imports import import_available
 
 # Modules that register model builders when imported (a module missing from a build is skipped).
 _MODEL_MODULES = (
@@ -14,9 +14,4 @@ _MODEL_MODULES = (
     "siamkit.nn.embedding",
 )
 
-for _module in _MODEL_MODULES:
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _module:
-            raise
+import_available(_MODEL_MODULES)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from siamkit.config import TRACKERS
 from siamkit.trackers.base import Tracker, TrackResult
+from siamkit.utils.imports import import_available
 
 # Modules that register trackers in ``TRACKERS`` when imported. A module missing from this
 # build is skipped, so the registry lists exactly what is available.
@@ -22,12 +22,7 @@ _TRACKER_MODULES = (
 
 
 def _load_all() -> None:
-    for module in _TRACKER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    import_available(_TRACKER_MODULES)
 
 
 def available_trackers() -> list[str]:

@@ -8,25 +8,20 @@ imported on first use (add tracker-training modules there or register from your 
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from siamkit.config import Registry, load_yaml
 from siamkit.errors import ConfigError
+from siamkit.utils.imports import import_available
 
 TASKS = Registry("training task")
 
-TASK_MODULES = ("siamkit.experiments.metric", "siamkit.experiments.tracking")
+TASK_MODULES = ("siamkit.experiments.metric", "siamkit.experiments.tracking", "siamkit.train.light")
 
 
 def _ensure_registered() -> None:
-    for module in TASK_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    import_available(TASK_MODULES)
 
 
 def run_experiment(config_path: str | Path, out_dir: str | Path | None = None, resume: bool = False,
