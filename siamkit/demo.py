@@ -89,7 +89,7 @@ def run_demo(
     if tracker is None:
         tracker, best_weights, reason = best_tracker()
         weights = weights or best_weights
-    log.info("demo: tracking %s with %s (%s)", clip_name, tracker, reason)
+    log.debug("demo: tracking %s with %s (%s)", clip_name, tracker, reason)
     run = track_source(source, boxes, tracker=tracker, weights=weights, device=device,
                        out_video=out / "out.mp4", save=out / "boxes.json")
     summary: dict[str, Any] = {
