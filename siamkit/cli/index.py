@@ -30,8 +30,11 @@ def build(
     hnsw_m: int = typer.Option(32, "--hnsw-m", help="HNSW links per node."),
 ) -> None:
     """Embed every image under FOLDER with MODEL and save the gallery to OUT (rerun to resume)."""
+    from siamkit.errors import ConfigError
     from siamkit.index import Gallery
 
+    if kind not in ("flat", "ivf", "hnsw"):  # before any work is done or written
+        raise ConfigError(f"Unknown index kind {kind!r}.", hint="Use flat, ivf or hnsw.")
     params = {"hnsw_m": hnsw_m}
     if nlist:
         params["nlist"] = nlist
