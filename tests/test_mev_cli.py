@@ -37,12 +37,13 @@ def test_index_build_then_search(tmp_path, capsys):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     weights, folder = make_model_and_images(tmp_path)
-    code, _, stderr = _run(capsys, "index", "build", str(tmp_path / "nope"), "--model", str(weights), "--out", str(tmp_path / "x"))
+    out = str(tmp_path / "x")
+    code, _, stderr = _run(capsys, "index", "build", str(tmp_path / "nope"), "--model", str(weights), "--out", out)
     assert code == 2 and "Image folder not found" in stderr and "Traceback" not in stderr
     code, _, stderr = _run(capsys, "search", str(tmp_path / "nothing"), str(folder / "bob" / "0.png"))
     assert code == 2 and "Gallery folder not found" in stderr
     code, _, stderr = _run(
-        capsys, "index", "build", str(folder), "--model", str(weights), "--out", str(tmp_path / "x"), "--kind", "lsh"
+        capsys, "index", "build", str(folder), "--model", str(weights), "--out", out, "--kind", "lsh"
     )
     assert code == 2 and "Unknown index kind" in stderr
     assert not (tmp_path / "x").exists()

@@ -31,10 +31,10 @@ def build(
 ) -> None:
     """Embed every image under FOLDER with MODEL and save the gallery to OUT (rerun to resume)."""
     from siamkit.errors import ConfigError
-    from siamkit.index import Gallery
+    from siamkit.index import KINDS, Gallery
 
-    if kind not in ("flat", "ivf", "hnsw"):  # before any work is done or written
-        raise ConfigError(f"Unknown index kind {kind!r}.", hint="Use flat, ivf or hnsw.")
+    if kind not in KINDS:  # before any work is done or written
+        raise ConfigError(f"Unknown index kind {kind!r}.", hint=f"Use one of: {', '.join(KINDS)}.")
     params = {"hnsw_m": hnsw_m}
     if nlist:
         params["nlist"] = nlist
