@@ -23,30 +23,19 @@ from pathlib import Path
 
 import torch
 import yaml
+from heldout import CLIPS, HELD_OUT, summary  # noqa: E402  (benchmarks/heldout.py)
 
 from siamkit.eval.tracking.runner import EvalJob, run_evaluation
 from siamkit.utils.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
-CLIPS = REPO.parent / "shared" / "data" / "tracking"
-HELD_OUT = ["Crossing", "MountainBike", "vot_bag", "uav_boat1", "uav_person12_1", "dtb_Gull2"]
 ZOO = REPO / "siamkit" / "zoo_weights"
 WEIGHTS = ZOO / "nanotrack_light.safetensors"
 SIAMFC = ZOO / "siamfc_alexnet.safetensors"
 RESULTS = REPO / "benchmarks" / "results" / "light_cpu_heldout.json"
 RUNS = REPO / "runs" / "light_cpu_heldout"
 MIN_AUC = 0.45  # below this held-out AUC a trained model is not shipped
-KEYS = ("success_auc", "precision_20px", "success_0.5", "frames")
 
-
-def summary(metrics: dict) -> dict:
-    """Overall AUC / P@20 / success@0.5 / FPS and the per-clip AUCs of one tracker."""
-    overall = metrics.get("overall", metrics)
-    out = {k: overall[k] for k in KEYS if k in overall}
-    out["fps"] = metrics.get("fps")
-    per = metrics.get("sequences") or {}
-    out["per_sequence_auc"] = {n: round(float(v.get("success_auc", float("nan"))), 4) for n, v in per.items()}
-    return out
 
 
 def untrained_weights(config: Path, out: Path) -> Path:
@@ -87,7 +76,7 @@ def main() -> None:
     load_start = round(os.getloadavg()[0], 2)
     results = {}
     for name, job in jobs.items():
-        results[name] = summary(run_evaluation(job, sequences=HELD_OUT, workers=1, show_progress=False))
+        results[name] = summary(run_evaluation(job, sequences=list(HELD_OUT), workers=1, show_progress=False))
         results[name]["load_average_1m_after"] = round(os.getloadavg()[0], 2)
         print(name, {k: results[name].get(k) for k in ("success_auc", "precision_20px", "fps")}, flush=True)
     light, csrt = results["nanotrack_light (trained here)"], results["opencv:csrt"]
@@ -95,7 +84,7 @@ def main() -> None:
         "benchmark": "light_cpu_heldout",
         "protocol": "OPE (siamkit eval): frame-1 init, no re-init, AUC over 21 IoU thresholds, P@20 px; "
                     "FPS = tracked frames per second of tracker time, CPU, 1 torch thread, trackers run one by one",
-        "held_out_sequences": HELD_OUT,
+        "held_out_sequences": list(HELD_OUT),
         "weights": str(args.weights.relative_to(REPO)) if args.weights.is_relative_to(REPO) else str(args.weights),
         "recipe": (sidecar.get("meta") or {}).get("recipe"),
         "target": "beat OpenCV CSRT's held-out AUC while running at least 2x its FPS on CPU",

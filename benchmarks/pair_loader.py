@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import torch
+from heldout import CLIPS, HELD_OUT  # noqa: E402  (benchmarks/heldout.py)
 
 from siamkit.data.pairs import (
     PairConfig,
@@ -37,11 +38,10 @@ from siamkit.utils.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "pair_loader.json"
-HELD_OUT = ("Crossing", "MountainBike", "vot_bag", "uav_boat1", "uav_person12_1", "dtb_Gull2")
 
 
 def sources() -> list:
-    tracks = tracks_from_dataset(f"otb:{REPO.parent / 'shared' / 'data' / 'tracking'}", exclude=HELD_OUT)
+    tracks = tracks_from_dataset(f"otb:{CLIPS}", exclude=HELD_OUT)
     photos = image_paths(package_photo_folders(["matplotlib", "sklearn"]))
     return [TrackSource("clips", tracks, 100, 400), PhotoSource("photos", photos, 100)]
 

@@ -19,28 +19,16 @@ from pathlib import Path
 
 import torch
 import yaml
+from heldout import CLIPS, HELD_OUT, summary  # noqa: E402  (benchmarks/heldout.py)
 
 from siamkit.eval.tracking.runner import EvalJob, run_evaluation
 from siamkit.utils.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
-CLIPS = REPO.parent / "shared" / "data" / "tracking"
-HELD_OUT = ["Crossing", "MountainBike", "vot_bag", "uav_boat1", "uav_person12_1", "dtb_Gull2"]
 WEIGHTS = REPO / "siamkit" / "zoo_weights" / "siamfc_alexnet.safetensors"
 RESULTS = REPO / "benchmarks" / "results" / "siamfc_cpu_heldout.json"
 RUNS = REPO / "runs" / "siamfc_cpu_heldout"
-KEYS = ("success_auc", "precision_20px", "success_0.5", "frames")
 
-
-def summary(metrics: dict) -> dict:
-    overall = metrics.get("overall", metrics)
-    out = {k: overall[k] for k in KEYS if k in overall}
-    out["fps"] = metrics.get("fps")
-    per = metrics.get("sequences") or {}
-    out["per_sequence_auc"] = {n: round(float(v.get("success_auc", float("nan"))), 4) for n, v in per.items()}
-    aucs = list(out["per_sequence_auc"].values())
-    out["mean_sequence_auc"] = round(sum(aucs) / len(aucs), 4) if aucs else None
-    return out
 
 
 def main() -> None:
@@ -64,12 +52,12 @@ def main() -> None:
         )
     results = {}
     for name, job in jobs.items():
-        results[name] = summary(run_evaluation(job, sequences=HELD_OUT, workers=1, show_progress=False))
+        results[name] = summary(run_evaluation(job, sequences=list(HELD_OUT), workers=1, show_progress=False))
         print(name, {k: results[name][k] for k in ("success_auc", "precision_20px") if k in results[name]})
     write_json(args.out, {
         "benchmark": "siamfc_cpu_heldout",
         "protocol": "OPE (siamkit eval): frame-1 init, no re-init, AUC over 21 IoU thresholds, P@20 px",
-        "held_out_sequences": HELD_OUT,
+        "held_out_sequences": list(HELD_OUT),
         "weights": str(args.weights.relative_to(REPO)) if args.weights.is_relative_to(REPO) else str(args.weights),
         "recipe": (sidecar.get("meta") or {}).get("recipe"),
         "note": "short downscaled clips: compare side by side only; the model saw none of these clips",
