@@ -16,6 +16,7 @@ from torch import nn
 
 from siamkit.errors import ConfigError
 from siamkit.nn.heads.ban import MultiBAN
+from siamkit.nn.heads.rpn import conv_bn_relu
 
 __all__ = ["ACMXCorr", "ACMBAN", "MultiACMBAN", "box_wh"]
 
@@ -37,16 +38,8 @@ class ACMXCorr(nn.Module):
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, kernel_size: int = 3, fuse_size: int = 5):
         super().__init__()
-        self.conv_kernel = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, kernel_size=kernel_size, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-        )
-        self.conv_search = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, kernel_size=kernel_size, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-        )
+        self.conv_kernel = conv_bn_relu(in_channels, hidden, kernel_size)
+        self.conv_search = conv_bn_relu(in_channels, hidden, kernel_size)
         self.head = nn.Sequential(
             nn.Conv2d(hidden, hidden, kernel_size=3, padding=1),
             nn.BatchNorm2d(hidden),

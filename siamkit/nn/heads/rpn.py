@@ -54,22 +54,23 @@ class UPChannelRPN(nn.Module):
         return self.search(xf, self.template(zf))
 
 
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
+    """Unpadded conv (no bias) + BN + ReLU: the per-input adapter of the correlation heads."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
 class DepthwiseXCorr(nn.Module):
     """3×3 conv+BN+ReLU on each input (7→5 template, 31→29 search), depth-wise correlation, then
     ``head`` = 1×1 conv+BN+ReLU and a 1×1 conv (with bias) to ``out_channels``."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, kernel_size: int = 3):
         super().__init__()
-        self.conv_kernel = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, kernel_size=kernel_size, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-        )
-        self.conv_search = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, kernel_size=kernel_size, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-        )
+        self.conv_kernel = conv_bn_relu(in_channels, hidden, kernel_size)
+        self.conv_search = conv_bn_relu(in_channels, hidden, kernel_size)
         self.head = nn.Sequential(
             nn.Conv2d(hidden, hidden, kernel_size=1, bias=False),
             nn.BatchNorm2d(hidden),
