@@ -29,7 +29,9 @@ dependency: check its source out into ``third_party/pysot`` and install ``yacs``
     python benchmarks/tracking_speed.py --quick --out /tmp/x.json   # tiny models, a few frames
 
 ``peers`` times OpenCV's CSRT and ``cv2.TrackerNano`` (NanoTrack v2 ONNX, ../shared/data) on the
-same frames. ``fast_path`` measures channels_last, ``torch.compile`` (cold compile time and steady
+same frames. On the CPU the pysot section also times siamkit with its search branch in onnxruntime
+(:func:`siamkit.trackers.onnx_search.use_onnxruntime`, fp32 and calibrated int8) in the same interleaved
+loop, with their own box agreement. ``fast_path`` measures channels_last, ``torch.compile`` (cold compile time and steady
 state separately) and bf16 autocast for SiamRPN++ AlexNet.
 """
 
@@ -419,6 +421,12 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
         probe = make_tracker(name, device, options, weights=str(tmp / f"pysot_{name}_seed{args.seed}.pth"))
         with pysot_crops_in_siamkit(theirs):  # template from pysot's crop too
             probe.init(frames[0], gt[0])
+        ort = ort_variants(name, args, device, options, tmp / f"pysot_{name}_seed{args.seed}.pth")
+        for variant in ort.values():
+            variant.init(frames[0], gt[0])
+        for key in ort:
+            walls[key], cpus[key] = [], []
+        free_ort: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {key: [] for key in ort}
         free: list[tuple[np.ndarray, np.ndarray]] = []
         total = min(n_frames - 1, args.warmup + args.pysot_frames)
         for i in range(1, total + 1):
@@ -430,6 +438,12 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
                 wc, cc, _ = timed(lambda f=f: probe.track(f).box, device)
             walls["siamkit_cv2_crops"].append(wc)
             cpus["siamkit_cv2_crops"].append(cc)
+            for key, variant in ort.items():
+                wo, co, bo = timed(lambda f=f, t=variant: t.track(f).box, device)
+                free_ort[key].append((bp, bo))
+                if i > args.warmup:
+                    walls[key].append(wo)
+                    cpus[key].append(co)
             if i > args.warmup:
                 walls["pysot"].append(wp)
                 cpus["pysot"].append(cp)
@@ -445,6 +459,17 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
             res["e2e_pysot"]["cpu_median_ms"] / max(res["e2e_siamkit"]["cpu_median_ms"], 1e-9), 3
         )
         res["agreement_free_running"] = agreement(free[: args.agree_frames])
+        for key, variant in ort.items():
+            res[f"e2e_{key}"] = summary(walls[key], cpus[key])
+            res[f"speed_ratio_{key}"] = round(res["e2e_pysot"]["median_ms"] / res[f"e2e_{key}"]["median_ms"], 3)
+            res[f"agreement_free_running_{key}"] = agreement(free_ort[key][: args.agree_frames])
+            synced_ort = []
+            for i in range(1, min(n_frames - 1, args.agree_frames) + 1):
+                set_states(theirs, variant, gt[i - 1])
+                bp = np.asarray(theirs.track(frames[i])["bbox"], np.float64)
+                set_states(theirs, variant, gt[i - 1])
+                synced_ort.append((bp, variant.track(frames[i]).box))
+            res[f"agreement_gt_synced_{key}"] = agreement(synced_ort)
 
         # profile: crop / forward / post-processing (one more interleaved pass, re-synced on gt)
         acc: dict[str, list[float]] = {
@@ -523,6 +548,19 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
         res["crop_max_abs_diff"] = {"mean": round(float(np.mean(crop_diff)), 4), "max": round(max(crop_diff), 4)}
         res["network_max_rel_diff_same_search_crop_own_templates"] = round(max(net_diff), 6)
     return res
+
+
+def ort_variants(name, args, device, options, weights: Path) -> dict[str, Any]:
+    """siamkit trackers with the search branch in onnxruntime (fp32, int8), CPU only."""
+    if device != "cpu" or args.no_ort:
+        return {}
+    from siamkit.trackers.onnx_search import use_onnxruntime
+
+    variants = {}
+    for precision in ("fp32", "int8"):
+        tracker = make_tracker(name, device, options, weights=str(weights))
+        variants[f"siamkit_ort_{precision}"] = use_onnxruntime(tracker, precision)
+    return variants
 
 
 def _search_side(box: np.ndarray, config) -> float:
@@ -652,6 +690,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-pysot", action="store_true")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-fast", action="store_true")
+    parser.add_argument("--no-ort", action="store_true", help="skip the onnxruntime (fp32/int8) rows vs pysot")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile in the fast-path section")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -60,11 +60,13 @@ def optimise_tracker(tracker: Any, channels_last: bool = True, compile: bool = F
 
 
 def reset_tracker(tracker: Any) -> Any:
-    """Undo :func:`optimise_tracker`: contiguous (NCHW) weights and the plain, uncompiled methods."""
+    """Undo :func:`optimise_tracker` and :func:`~siamkit.trackers.onnx_search.use_onnxruntime`: contiguous
+    (NCHW) weights and the plain PyTorch methods."""
     model = _model(tracker)
     model.to(memory_format=torch.contiguous_format)
     for name in ("template", "search"):
-        if getattr(model.__dict__.get(name), "_siamkit_compiled", False):
+        replaced = model.__dict__.get(name)
+        if getattr(replaced, "_siamkit_compiled", False) or getattr(replaced, "_siamkit_fast_path", False):
             del model.__dict__[name]
     return tracker
 
