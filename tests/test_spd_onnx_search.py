@@ -64,3 +64,12 @@ def test_bad_requests_are_rejected(shipped_siamfc):
     frames, box = clip("Crossing", 1)
     with pytest.raises(ConfigError, match="two frames"):
         use_onnxruntime(shipped_siamfc, "fp32", calibration=(frames, box))
+
+
+def test_create_tracker_offers_the_backend():
+    tracker = create_tracker("siamfc", backend="onnxruntime")
+    assert isinstance(tracker.model.search, OrtSearch) and tracker.model.search.precision == "fp32"
+    with pytest.raises(ConfigError, match="backend"):
+        create_tracker("siamfc", backend="tensorrt")
+    with pytest.raises(ConfigError, match="needs backend='onnxruntime'"):
+        create_tracker("siamfc", precision="int8")

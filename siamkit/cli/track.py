@@ -30,6 +30,8 @@ def track(
     out: Path = typer.Option(None, "--out", help="Annotated video (.mp4, .avi, .mkv or .webm)."),
     save: Path = typer.Option(None, "--save", help="Per-frame boxes as .json or .csv."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnxruntime (CPU: faster search branch)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, or int8 with --backend onnxruntime."),
 ) -> None:
     """Track objects through a video file, a folder of frames or a camera."""
     from siamkit.demo import best_tracker, tracker_for_weights
@@ -47,6 +49,8 @@ def track(
             tracker, weights, why = best_tracker()
         typer.echo(f"tracker: {tracker} ({why})", err=True)
     options = {"preset": preset} if preset else {}
+    if backend != "torch" or precision != "fp32":
+        options.update(backend=backend, precision=precision)
     try:
         run = track_source(source, boxes, tracker=tracker, weights=weights, device=device, out_video=out, save=save,
                            max_frames=max_frames, options=options)

@@ -55,15 +55,38 @@ def usable_trackers() -> list[str]:
     return usable
 
 
-def create_tracker(name: str, weights: str | None = None, device: str | None = None, **options: Any) -> Tracker:
+BACKENDS = ("torch", "onnxruntime")
+
+
+def create_tracker(
+    name: str,
+    weights: str | None = None,
+    device: str | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
+    **options: Any,
+) -> Tracker:
     """Create a tracker by registry name, e.g. ``create_tracker("siamfc", weights="siamfc.safetensors")``.
 
     ``weights`` is a zoo name or a local file; ``None`` uses the tracker's shipped default (or
     random initialisation where none ships, with a warning). ``device`` is ``"cpu"``,
-    ``"cuda"``, ``"cuda:1"`` …; ``None`` picks CUDA when available.
+    ``"cuda"``, ``"cuda:1"`` …; ``None`` picks CUDA when available. ``backend="onnxruntime"``
+    runs the search branch in onnxruntime on the CPU, in ``precision`` ``"fp32"`` or ``"int8"``
+    (see :mod:`siamkit.trackers.onnx_search`).
     """
+    from siamkit.errors import ConfigError
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"Unknown backend {backend!r}.", hint=f"Use one of: {', '.join(BACKENDS)}.")
+    if backend == "torch" and precision != "fp32":
+        raise ConfigError(f"precision {precision!r} needs backend='onnxruntime'.", hint="Or use precision='fp32'.")
     _load_all()
+    if backend == "onnxruntime":
+        from siamkit.trackers.onnx_search import use_onnxruntime
+
+        device = "cpu" if device is None else device
+        return use_onnxruntime(TRACKERS.build(name, weights=weights, device=device, **options), precision)
     return TRACKERS.build(name, weights=weights, device=device, **options)
 
 
-__all__ = ["Tracker", "TrackResult", "create_tracker", "available_trackers", "usable_trackers"]
+__all__ = ["BACKENDS", "Tracker", "TrackResult", "create_tracker", "available_trackers", "usable_trackers"]

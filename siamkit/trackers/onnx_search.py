@@ -167,6 +167,15 @@ def _quantise(fp32: bytes, samples: list[tuple[torch.Tensor, Any]], names: list[
         return dst.read_bytes()
 
 
+def _example_inputs(model: torch.nn.Module) -> tuple[torch.Tensor, Any]:
+    """A random batch-1 search crop and the template features of a random exemplar crop."""
+    e, i = int(model.exemplar_size), int(model.instance_size)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        zf = model.template(torch.rand(1, 3, e, e, generator=generator) * 255)
+    return torch.rand(1, 3, i, i, generator=generator) * 255, zf
+
+
 def _default_calibration() -> tuple[list[np.ndarray], list[float]]:
     from siamkit.data.synthetic import make_demo_clip
 
@@ -186,9 +195,9 @@ def use_onnxruntime(
         tracker: a siamkit Siamese tracker (or NanoTrack) created on the CPU.
         precision: ``"fp32"`` (same boxes as PyTorch up to rounding) or ``"int8"`` (about 2× faster
             convolutions; calibrated, and its accuracy cost is measured in the benchmarks).
-        calibration: ``(frames, first_box)`` of a clip to record search crops from (BGR uint8 frames,
-            box x, y, w, h); default: siamkit's built-in demo clip. The tracker is re-initialised
-            by the caller afterwards (calibration runs it).
+        calibration: ``(frames, first_box)`` of a clip to record int8 calibration crops from (BGR uint8
+            frames, box x, y, w, h); default: siamkit's built-in demo clip. Calibration runs the
+            tracker, so initialise it afterwards. fp32 needs none.
         threads: onnxruntime intra-op threads (default: ``torch.get_num_threads()``).
     """
     ort = _require_onnxruntime()
@@ -197,10 +206,11 @@ def use_onnxruntime(
     model = _network(tracker)
     if "search" in model.__dict__:
         raise ConfigError("This tracker's search branch is already replaced.", hint="Call reset_tracker first.")
-    frames, box = calibration if calibration is not None else _default_calibration()
-    samples = record_search_inputs(tracker, frames, box)
-    if not samples:
-        raise ConfigError("The calibration clip produced no search crops.")
+    if precision == "int8" or calibration is not None:
+        frames, box = calibration if calibration is not None else _default_calibration()
+        samples = record_search_inputs(tracker, frames, box)
+    else:  # fp32 needs only example inputs of the right shapes to trace the graph
+        samples = [_example_inputs(model)]
     x, zf = samples[0]
     onnx_bytes, structure, keys = _export_search(model, x, zf)
     names = ["x"] + [f"zf{i}" for i in range(len(flatten_features(zf)[0]))]
