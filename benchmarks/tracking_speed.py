@@ -31,8 +31,8 @@ dependency: check its source out into ``third_party/pysot`` and install ``yacs``
 ``peers`` times OpenCV's CSRT and ``cv2.TrackerNano`` (NanoTrack v2 ONNX, ../shared/data) on the
 same frames. On the CPU the pysot section also times siamkit with its search branch in onnxruntime
 (:func:`siamkit.trackers.onnx_search.use_onnxruntime`, fp32 and calibrated int8) in the same interleaved
-loop, with their own box agreement. ``fast_path`` measures channels_last, ``torch.compile`` (cold compile time and steady
-state separately) and bf16 autocast for SiamRPN++ AlexNet.
+loop, with their own box agreement. ``fast_path`` measures channels_last, ``torch.compile`` (cold compile
+time and steady state separately) and bf16 autocast for SiamRPN++ AlexNet.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from siamkit.nn.backbones.alexnet import AlexNetLegacy, AlexNetV1
 from siamkit.nn.backbones.mobilenet import MobileNetV2
 from siamkit.nn.backbones.resnet import resnet50_atrous
 from siamkit.nn.heads.acm import MultiACMBAN
-from siamkit.nn.heads.ban import MultiBAN
+from siamkit.nn.heads.ban import CorrelationBAN, MultiBAN
 from siamkit.nn.heads.mask import MaskCorr, Refine
 from siamkit.nn.heads.rpn import DepthwiseRPN, MultiRPN, UPChannelRPN
 from siamkit.nn.heads.siamfc import SiamFCHead
@@ -209,19 +209,26 @@ class SiamBANNet(SiameseTrackerNet):
 
     kind = "ban"
 
-    def __init__(self, backbone, neck, head, exemplar_size=127, instance_size=255):
-        super().__init__(exemplar_size, instance_size, stride=8, base_size=8)
+    def __init__(self, backbone, neck, head, exemplar_size=127, instance_size=255, base_size=8):
+        super().__init__(exemplar_size, instance_size, stride=8, base_size=base_size)
         self.backbone = backbone
         self.neck = neck
         self.head = head
 
+    def _features(self, image: torch.Tensor, crop: bool):
+        """Backbone (and neck) maps as a tuple of levels; no neck means the backbone's single map."""
+        feats = self.backbone(image)
+        if self.neck is not None:
+            feats = self.neck(feats, crop=crop)
+        return (feats,) if isinstance(feats, torch.Tensor) else feats
+
     def template(self, z, box=None):
         _check_image("z", z)
-        return self.head.template(self.neck(self.backbone(z), crop=True))
+        return self.head.template(self._features(z, crop=True))
 
     def search(self, x, zf):
         _check_image("x", x)
-        cls, loc = self.head.search(self.neck(self.backbone(x), crop=False), zf)
+        cls, loc = self.head.search(self._features(x, crop=False), zf)
         return {"cls": cls, "loc": loc}
 
 
@@ -230,7 +237,7 @@ class SiamBANACMNet(SiamBANNet):
 
     def template(self, z, box=None):
         _check_image("z", z)
-        return self.head.template(self.neck(self.backbone(z), crop=True), box)
+        return self.head.template(self._features(z, crop=True), box)
 
 
 # ----------------------------------------------------------------------------------------------- builders
@@ -333,6 +340,25 @@ def siamban_r50(
     neck = AdjustAllLayer(backbone.out_channels, tuple(neck_channels))
     head = MultiBAN(tuple(neck_channels), cls_out_channels, weighted)
     return SiamBANNet(backbone, neck, head, instance_size=instance_size)
+
+
+@MODELS.register("siamban_alexnet")
+def siamban_alexnet(
+    width_mult: float = 1.0, score: str = "correlation", out_scale: float = 0.001, instance_size: int = 255
+) -> SiamBANNet:
+    """A light SiamBAN: SiamFC's AlexNetV1 (no neck) and one box-adaptive head at the backbone's width;
+    127 → 6×6, 255 → 22×22 → 17×17 points at stride 8. ``score="correlation"`` scores by SiamFC's plain
+    correlation (:class:`~siamkit.nn.heads.ban.CorrelationBAN`), ``"depthwise"`` by a learned branch
+    (:class:`~siamkit.nn.heads.ban.MultiBAN`, as SiamBAN). At ``width_mult`` 0.25 with correlation scores it
+    is siamkit's CPU tracker ``siamban_light``, whose backbone and score start from the shipped SiamFC."""
+    backbone = AlexNetV1(width_mult)
+    if score == "correlation":
+        head = CorrelationBAN(backbone.out_channels, out_scale=out_scale)
+    elif score == "depthwise":
+        head = MultiBAN((backbone.out_channels,), 2, weighted=False)
+    else:
+        raise ConfigError(f"Unknown score branch {score!r}.", hint="Use correlation or depthwise.")
+    return SiamBANNet(backbone, None, head, instance_size=instance_size, base_size=0)
 
 
 @MODELS.register("siamban_acm_r50")

@@ -52,6 +52,21 @@ class SiamBANACMConfig(CoreConfig):
     source: str = "wencheng256/SiamBAN-ACM siamban/core/config.py, siamban/tracker/siamban_tracker.py"
 
 
+@dataclass(frozen=True)
+class SiamBANLightConfig(CoreConfig):
+    """siamkit's light SiamBAN for CPU (``siamban_alexnet`` at width 0.25, trained here on RGB crops).
+
+    Penalty, window and smoothing are hqucv/siamban's OTB values; none was tuned on evaluation clips."""
+
+    model: str = "siamban_alexnet"
+    base_size: int = 0
+    penalty_k: float = 0.02053
+    window_influence: float = 0.38507
+    lr: float = 0.47308
+    rgb: bool = True
+    source: str = "siamkit (trained here); hqucv/siamban experiments/siamban_r50_l234_otb penalty/window/lr"
+
+
 class BANCore(PointCore):
     """SiamBAN: §1 with points."""
 
@@ -103,3 +118,9 @@ def build_siamban(weights=None, device=None, **options) -> SiameseTracker:
 def build_siamban_acm(weights=None, device=None, **options) -> SiameseTracker:
     """SiamBAN-ACM: asymmetric convolution heads with a box prior (wencheng256/SiamBAN-ACM)."""
     return make_tracker("siamban_acm", SiamBANACMConfig, ACMCore, weights, device, importer=siamban_importer, **options)
+
+
+@TRACKERS.register("siamban_light")
+def build_siamban_light(weights=None, device=None, **options) -> SiameseTracker:
+    """Light SiamBAN for CPU: SiamFC's AlexNet at width 0.25 and one box-adaptive head (trained here)."""
+    return make_tracker("siamban_light", SiamBANLightConfig, BANCore, weights, device, **options)

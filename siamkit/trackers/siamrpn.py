@@ -68,6 +68,7 @@ class CoreConfig:
     window_influence: float = 0.44
     lr: float = 0.4
     min_size: float = 10.0
+    rgb: bool = False  # channel order the network was trained on: BGR (pysot, siamban) or RGB
     source: str = "STVIR/pysot pysot/core/config.py (defaults)"
 
 
@@ -172,6 +173,10 @@ class SiamCore(Core):
         raise NotImplementedError
 
     # ---- hooks
+    def _channels(self, crops: torch.Tensor) -> torch.Tensor:
+        """Crops are BGR like the frames; flip them for a network trained on RGB."""
+        return crops[:, [2, 1, 0]] if self.config.rgb else crops
+
     def initial_instance(self, boxes: np.ndarray, frame_sizes: np.ndarray) -> np.ndarray:
         return np.full(len(boxes), self.config.instance_size, np.int64)
 
@@ -196,7 +201,7 @@ class SiamCore(Core):
         size = b[:, 2:].clone()
         avg = frame_means(frames, frame_index)
         s_z = torch.round(exemplar_side(size, c.context_amount))
-        z = crop_targets(frames, frame_index, centre, s_z, c.exemplar_size, avg)
+        z = self._channels(crop_targets(frames, frame_index, centre, s_z, c.exemplar_size, avg))
         zf = self.template(z, size, s_z)
         frame_sizes = np.array([[frames[i].shape[3], frames[i].shape[2]] for i in frame_index], np.int64)
         state = {
@@ -236,7 +241,7 @@ class SiamCore(Core):
         s_z = exemplar_side(size, c.context_amount)
         scale_z = c.exemplar_size / s_z
         s_x = torch.round(s_z * (instance / c.exemplar_size))
-        x = crop_targets(frames, frame_index, centre, s_x, instance, sub["avg"])
+        x = self._channels(crop_targets(frames, frame_index, centre, s_x, instance, sub["avg"]))
         out = self.model.search(x, sub["zf"])
         scores, boxes = self.decode(out, instance)
         _, window = self.grid(instance)

@@ -15,7 +15,6 @@ near 1 everywhere and learns scale slowly.
 
 from __future__ import annotations
 
-import math
 import platform
 import time
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from siamkit.config import MODELS, from_dict, to_dict
 from siamkit.data.pairs import PairDataset
 from siamkit.errors import ConfigError, DataError
 from siamkit.losses.tracking import PointTargets, weighted_total
+from siamkit.train.init import init_ban_regression
 from siamkit.train.tracking import BANTask, TrackerExperiment, _collate_aug, build_source
 
 ARCHITECTURE = "nanotrack_v2"
@@ -59,12 +59,7 @@ def nanotrack_targets(model: nn.Module, search_size: int, **options: Any) -> Poi
 
 def init_loc_bias(model: nn.Module, distance: float = DEFAULT_LOC_INIT) -> None:
     """Start the regression branch at ``distance`` px on every side (bias ln d, small weights)."""
-    if distance <= 0:
-        raise ConfigError(f"loc_init must be a positive distance in pixels, got {distance}.")
-    pred = model.head.reg.pred
-    with torch.no_grad():
-        nn.init.normal_(pred.weight, std=0.001)
-        pred.bias.fill_(math.log(distance))
+    init_ban_regression(model, distance)
 
 
 def build_light(config: Mapping[str, Any], source: str = ""):
@@ -77,7 +72,7 @@ def build_light(config: Mapping[str, Any], source: str = ""):
     exp = from_dict(TrackerExperiment, data, where=source or "nanotrack_light experiment")
     if exp.model != ARCHITECTURE:
         raise ConfigError(f"nanotrack_light trains {ARCHITECTURE!r}, the config asks for {exp.model!r}.")
-    base = Path(source).resolve().parent.parent if source else Path.cwd()
+    base = Path.cwd()  # relative data and ship paths are taken from where the command runs
     zoo._ensure_registered()
     model = MODELS.build(exp.model, **exp.model_config)
     init_loc_bias(model, loc_init)

@@ -55,6 +55,7 @@ from siamkit.losses.tracking import (
     weighted_l1_loss,
     weighted_total,
 )
+from siamkit.train.init import init_ban_regression, init_from_weights
 from siamkit.train.trainer import Task
 
 # =========================================================================== schedules
@@ -298,6 +299,9 @@ class TrackerExperiment:
     targets: dict[str, Any] = field(default_factory=dict)
     loss_weights: dict[str, float] = field(default_factory=dict)
     backbone: BackboneUnfreeze | None = None
+    init_from: str | None = None  # zoo name or .safetensors: parameters under init_prefixes start from it
+    init_prefixes: tuple[str, ...] = ("backbone.",)
+    loc_init: float | None = None  # BAN models: first predicted distances in px (see init_ban_regression)
     batch_size: int = 8
     epochs: int = 1
     train: dict[str, Any] = field(default_factory=dict)
@@ -345,6 +349,21 @@ def build_source(cfg: SourceConfig, base: Path):
     raise ConfigError(f"Unknown data source kind {cfg.kind!r}.", hint="Use dataset, vid, coco or photos.")
 
 
+def initialise(model: nn.Module, exp: TrackerExperiment, base: Path) -> dict[str, Any]:
+    """Apply the experiment's ``init_from`` and ``loc_init`` to a fresh model; says what was done."""
+    done: dict[str, Any] = {}
+    if exp.init_from:
+        src = exp.init_from
+        if src.endswith(".safetensors") and not Path(src).is_absolute():
+            src = str(base / src)
+        keys = init_from_weights(model, src, exp.init_prefixes)
+        done = {"weights": exp.init_from, "prefixes": list(exp.init_prefixes), "tensors": len(keys)}
+    if exp.loc_init is not None:
+        init_ban_regression(model, exp.loc_init)
+        done["loc_init_px"] = exp.loc_init
+    return done
+
+
 def _collate_aug(data: Mapping[str, Any]) -> dict[str, Any]:
     pairs = dict(data.get("pairs", {}))
     for branch in ("template", "search"):
@@ -369,9 +388,10 @@ def run_tracker_training(
     from siamkit.train.trainer import TrainConfig, Trainer
 
     exp = from_dict(TrackerExperiment, _collate_aug(config), where=source or "tracker experiment")
-    base = Path(source).resolve().parent.parent if source else Path.cwd()  # configs/ sits in the repo root
+    base = Path.cwd()  # relative data and ship paths are taken from where the command runs
     zoo._ensure_registered()
     model = MODELS.build(exp.model, **exp.model_config)
+    initialised = initialise(model, exp, base)
     sources = [build_source(s, base) for s in exp.sources]
     targets = targets_for(model, exp.pairs.search_size, **exp.targets)
     dataset = PairDataset(sources, exp.pairs, targets)
@@ -398,6 +418,7 @@ def run_tracker_training(
         "total_wall_time_s": round(trainer.wall_time, 1),
         "this_run_wall_time_s": round(time.perf_counter() - started, 1),
         "device": str(trainer.device),
+        "initialised_from": initialised,
     }
     if exp.ship:
         meta = {

@@ -15,8 +15,9 @@ from torch import nn
 
 from siamkit.errors import ConfigError
 from siamkit.nn.heads.rpn import DepthwiseXCorr, fuse_levels
+from siamkit.ops.correlation import xcorr
 
-__all__ = ["DepthwiseBAN", "MultiBAN"]
+__all__ = ["CorrelationBAN", "DepthwiseBAN", "MultiBAN"]
 
 
 class DepthwiseBAN(nn.Module):
@@ -74,6 +75,50 @@ class MultiBAN(nn.Module):
             fuse_levels(cls, self.cls_weight if self.weighted else None),
             fuse_levels(loc, self.loc_weight if self.weighted else None),
         )
+
+    def forward(self, zfs, xfs) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.search(xfs, self.template(zfs))
+
+
+class CorrelationBAN(nn.Module):
+    """One level whose score is SiamFC's plain correlation and whose boxes are BAN's (l, t, r, b).
+
+    ``cls`` is B×2×S×S with the foreground logit ``out_scale · (z ⋆ x) + bias`` (background 0), so
+    matching has no learned parameters beyond the backbone and its bias; ``loc`` is
+    ``exp(loc_scale · raw)`` from a :class:`DepthwiseXCorr` branch. Parameter names (``bias``) match
+    :class:`~siamkit.nn.heads.siamfc.SiamFCHead`, so a trained SiamFC initialises backbone and score.
+    A learned classification branch trained on a few clips memorises their objects; plain correlation
+    only compares template and search, which carries over to unseen objects.
+    """
+
+    def __init__(self, in_channels: int, hidden: int | None = None, out_scale: float = 0.001):
+        super().__init__()
+        self.out_scale = float(out_scale)
+        self.bias = nn.Parameter(torch.zeros(1))
+        self.loc = DepthwiseXCorr(in_channels, hidden or in_channels, 4)
+        self.loc_scale = nn.Parameter(torch.ones(1))
+
+    @staticmethod
+    def _one(levels) -> torch.Tensor:
+        if isinstance(levels, torch.Tensor):
+            return levels
+        if len(levels) != 1:
+            raise ConfigError(f"CorrelationBAN takes one feature level, got {len(levels)}.")
+        return levels[0]
+
+    def template(self, zfs) -> tuple[torch.Tensor, torch.Tensor]:
+        zf = self._one(zfs)
+        return zf, self.loc.template(zf)
+
+    def search(self, xfs, kernels) -> tuple[torch.Tensor, torch.Tensor]:
+        xf = self._one(xfs)
+        zf, loc_kernel = kernels
+        logit = xcorr(xf, zf) * self.out_scale + self.bias
+        cls = torch.cat([torch.zeros_like(logit), logit], dim=1)
+        return cls, torch.exp(self.loc.search(xf, loc_kernel) * self.loc_scale)
+
+    def levels(self) -> list[nn.Module]:
+        return [self]
 
     def forward(self, zfs, xfs) -> tuple[torch.Tensor, torch.Tensor]:
         return self.search(xfs, self.template(zfs))
