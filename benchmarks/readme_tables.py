@@ -76,6 +76,29 @@ def siamfc_heldout(d: dict) -> str:
             f"{recipe.get('wall_time_s', 0) / 60:.0f} min on {recipe.get('device', '?')}.")
 
 
+def cpu_heldout(d: dict) -> str:
+    trackers = d["trackers"]
+    csrt_fps = (trackers.get("opencv:csrt") or {}).get("fps")
+    rows = []
+    for name, m in trackers.items():
+        if "skipped" in m:
+            rows.append([name, "–", "–", "–", f"skipped ({m['skipped'][:60]})"])
+            continue
+        ratio = f"{m['fps'] / csrt_fps:.2f}×" if m.get("fps") and csrt_fps else "–"
+        rows.append([name, num(m["success_auc"]), num(m["precision_20px"]), num(m.get("fps"), 1), ratio])
+    held = ", ".join(d["held_out_sequences"])
+    recipe = d.get("recipe") or {}
+    met = [n for n, v in d.get("verdict", {}).items() if v["meets_target"]]
+    verdict = (f"Target (beat CSRT's AUC at ≥ 2× its FPS) met by: {', '.join(met)}." if met
+               else "Target (beat CSRT's AUC at ≥ 2× its FPS) not met by any siamkit row.")
+    cost = d.get("int8_auc_cost")
+    int8 = f" int8 costs {cost:+.3f} AUC against onnxruntime fp32 (goal ≤ 0.005)." if cost is not None else ""
+    return (table(["tracker", "success AUC", "precision @20 px", "FPS (CPU, 1 thread)", "FPS / CSRT's"], rows)
+            + f"\n\nHeld-out clips (never trained on): {held}. {verdict}{int8} The light model trained for "
+            f"{recipe.get('steps', '?')} steps in {recipe.get('wall_time_s', 0) / 60:.0f} min on "
+            f"{recipe.get('device', '?')}. {d['note']}.")
+
+
 def metric_learning(_: dict | None) -> str:
     rows = []
     om = load("omniglot_koch")
@@ -149,6 +172,12 @@ def tracking_speed(d: dict) -> str:
                  f"{r['speed_ratio']:.2f}× ({num(r['e2e_siamkit']['per_s'], 1)} vs {num(r['e2e_pysot']['per_s'], 1)} "
                  f"frames/s); boxes agree to {num(sync.get('mean_centre_px'))} px mean centre distance "
                  f"(IoU {num(sync.get('mean_iou'))}) when both restart from the same box each frame.")
+        for key in ("siamkit_ort_fp32", "siamkit_ort_int8"):
+            if f"e2e_{key}" in r:
+                agree = r.get(f"agreement_gt_synced_{key}", {})
+                text += (f" With the search branch in onnxruntime {key[-4:]}: {r[f'speed_ratio_{key}']:.2f}× pysot "
+                         f"({num(r[f'e2e_{key}']['per_s'], 1)} frames/s), boxes {num(agree.get('mean_centre_px'))} px "
+                         f"from pysot's (IoU {num(agree.get('mean_iou'))}).")
     return text + f"\n\n{d['note']}"
 
 
@@ -176,6 +205,7 @@ RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
     "zoo": (None, zoo),
     "tracking_accuracy": ("tracking_accuracy", tracking_accuracy),
     "siamfc_heldout": ("siamfc_cpu_heldout", siamfc_heldout),
+    "cpu_heldout": ("cpu_heldout", cpu_heldout),
     "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
     "tracking_speed": ("tracking_speed", tracking_speed),
     "metric_learning": (None, metric_learning),

@@ -1,7 +1,8 @@
 """Tracking speed of siamkit's trackers, side by side with pysot and OpenCV, on 1280×720 frames.
 
 For every published tracker config (siamfc, siamrpn, siamrpnpp_alexnet, siamrpnpp_mobilev2,
-siamrpnpp_r50, siammask, siamban, siamban_acm, and nanotrack when its weights are found):
+siamrpnpp_r50, siammask, siamban, siamban_acm), siamkit's light siamban_light, and nanotrack when its
+weights are found:
 
 * ``e2e``: frames/s of ``track(frame)`` end to end (crop + forward + post-processing + the box
   back on the host), frames decoded beforehand; batch 1 (:class:`SiameseTracker`) and N targets
@@ -69,6 +70,7 @@ MODELS = (
     "siammask",
     "siamban",
     "siamban_acm",
+    "siamban_light",
     "nanotrack",
 )
 # --quick: tiny networks (the trackers' model_options) so the whole run takes seconds.

@@ -52,3 +52,15 @@ def test_eval_then_report(tmp_path, capsys):
     assert code == 2 and err.startswith("siamkit: error:") and "KIND:PATH" in err
     code, _, err = _cli(capsys, "report", str(tmp_path / "rep"))
     assert code == 2 and "run.json missing" in err
+
+
+def test_eval_without_tracker_uses_the_best_shipped_one(tmp_path, capsys):
+    from siamkit.demo import best_tracker
+
+    clips = shared_path("tracking")
+    code, out, err = _cli(capsys, "eval", "--dataset", f"otb:{clips}", "--sequences", "Biker", "--max-frames", "4",
+                          "--out", str(tmp_path / "best"), "--device", "cpu")
+    assert code in (0, None), out + err
+    name = best_tracker()[0]
+    assert f"tracker: {name} (best shipped model" in err
+    assert f"{name} · ope · 1 sequences" in out

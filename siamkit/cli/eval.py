@@ -37,7 +37,9 @@ def _list_trackers(value: bool) -> None:
 
 @app.command("eval")
 def eval_command(
-    tracker: str = typer.Option(..., "--tracker", "-t", help="Tracker name (see `siamkit eval --list`)."),
+    tracker: str = typer.Option(
+        None, "--tracker", "-t", help="Tracker name (see `siamkit eval --list`; default: the best shipped tracker)."
+    ),
     dataset: str = typer.Option(..., "--dataset", "-d", help="KIND:PATH, e.g. otb:../shared/data/tracking."),
     out: str = typer.Option(..., "--out", "-o", help="Folder for this tracker's results (resumable)."),
     protocol: str = typer.Option("ope", "--protocol", "-p", help="ope | lasot | got10k | vot | vot-lt."),
@@ -58,6 +60,14 @@ def eval_command(
     from siamkit.eval.tracking.report import format_summary
     from siamkit.eval.tracking.runner import EvalJob, run_evaluation
 
+    if tracker is None:
+        from siamkit.demo import best_tracker, tracker_for_weights
+
+        if weights:
+            tracker, why = tracker_for_weights(weights)
+        else:
+            tracker, weights, why = best_tracker()
+        typer.echo(f"tracker: {tracker} ({why})", err=True)
     job = EvalJob(
         tracker=tracker,
         dataset=dataset,

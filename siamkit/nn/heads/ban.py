@@ -83,8 +83,9 @@ class MultiBAN(nn.Module):
 class CorrelationBAN(nn.Module):
     """One level whose score is SiamFC's plain correlation and whose boxes are BAN's (l, t, r, b).
 
-    ``cls`` is B×2×S×S with the foreground logit ``out_scale · (z ⋆ x) + bias`` (background 0), so
-    matching has no learned parameters beyond the backbone and its bias; ``loc`` is
+    ``cls`` is B×2×S×S with the foreground logit ``scale · out_scale · (z ⋆ x) + bias`` (background 0),
+    so matching has no learned parameters beyond the backbone and the two scalars that calibrate the
+    logit (``scale`` starts at 1: SiamFC's response exactly); ``loc`` is
     ``exp(loc_scale · raw)`` from a :class:`DepthwiseXCorr` branch. Parameter names (``bias``) match
     :class:`~siamkit.nn.heads.siamfc.SiamFCHead`, so a trained SiamFC initialises backbone and score.
     A learned classification branch trained on a few clips memorises their objects; plain correlation
@@ -95,6 +96,7 @@ class CorrelationBAN(nn.Module):
         super().__init__()
         self.out_scale = float(out_scale)
         self.bias = nn.Parameter(torch.zeros(1))
+        self.scale = nn.Parameter(torch.ones(1))
         self.loc = DepthwiseXCorr(in_channels, hidden or in_channels, 4)
         self.loc_scale = nn.Parameter(torch.ones(1))
 
@@ -113,7 +115,7 @@ class CorrelationBAN(nn.Module):
     def search(self, xfs, kernels) -> tuple[torch.Tensor, torch.Tensor]:
         xf = self._one(xfs)
         zf, loc_kernel = kernels
-        logit = xcorr(xf, zf) * self.out_scale + self.bias
+        logit = xcorr(xf, zf) * (self.out_scale * self.scale) + self.bias
         cls = torch.cat([torch.zeros_like(logit), logit], dim=1)
         return cls, torch.exp(self.loc.search(xf, loc_kernel) * self.loc_scale)
 
