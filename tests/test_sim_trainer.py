@@ -123,6 +123,7 @@ class LinearTask(Task):
         return (emb.pow(2).sum(1) * y).mean()
 
 
+STEPS = 4  # 'unfreeze' trains its backbone in the last two
 XS = torch.arange(48, dtype=torch.float32).reshape(16, 3).sin()
 YS = torch.tensor([0.0, 1.0] * 8)
 
@@ -131,8 +132,29 @@ def _batch(indices, rng):
     return XS[indices], YS[indices]
 
 
+class UnfreezeTask(Task):
+    """A 'backbone' frozen for the first two steps, then trained (the tracker tasks' schedule in miniature)."""
+
+    changes_trainable = True
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Linear(3, 3)
+        self.lin = nn.Linear(3, 2)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def training_step(self, batch):
+        x, y = batch
+        self.backbone.requires_grad_(int(self.step) >= 2)
+        self.step += 1
+        return (self.lin(self.backbone(x)).pow(2).sum(1) * y).mean()
+
+
 def _task(kind):
-    """'mean': per-sample loss; 'gather': a whole-batch loss; 'metric': the experiments' MetricTask + batch-hard."""
+    """'mean': per-sample loss; 'gather': a whole-batch loss; 'metric': the experiments' MetricTask + batch-hard;
+    'unfreeze': part of the model frozen, then trained."""
+    if kind == "unfreeze":
+        return UnfreezeTask()
     if kind != "metric":
         return LinearTask(kind == "gather")
     import siamkit.losses.metric  # noqa: F401
@@ -163,7 +185,7 @@ def _ddp_worker(rank, port, out):
             torch.manual_seed(0)
             task = _task(kind)
             loader = StepLoader(RandomBatches(16, 8, seed=1), _labelled_batch if kind == "metric" else _batch, seed=1)
-            trainer = Trainer(task, loader, TrainConfig(steps=3, lr=0.1, optimizer="sgd", schedule="constant"),
+            trainer = Trainer(task, loader, TrainConfig(steps=STEPS, lr=0.1, optimizer="sgd", schedule="constant"),
                               device="cpu")
             assert isinstance(trainer.model, torch.nn.parallel.DistributedDataParallel)
             trainer.run()
@@ -190,7 +212,7 @@ def ddp_results(tmp_path_factory):
     return {k: torch.load(f"{out}.{k}") for k in KINDS}
 
 
-KINDS = ("mean", "gather", "metric")
+KINDS = ("mean", "gather", "metric", "unfreeze")
 
 
 @pytest.mark.slow  # spawns two processes (each imports torch): a few seconds on an idle machine
@@ -199,7 +221,7 @@ def test_ddp_two_processes_equal_one_process_with_the_combined_batch(ddp_results
     torch.manual_seed(0)
     task = _task(kind)
     loader = StepLoader(RandomBatches(16, 8, seed=1), _labelled_batch if kind == "metric" else _batch, seed=1)
-    Trainer(task, loader, TrainConfig(steps=3, lr=0.1, optimizer="sgd", schedule="constant"), device="cpu").run()
+    Trainer(task, loader, TrainConfig(steps=STEPS, lr=0.1, optimizer="sgd", schedule="constant"), device="cpu").run()
     ddp_state = ddp_results[kind]
     # per-sample mean loss: DDP's gradient average over 2 half-batches equals the full-batch gradient;
     # gathered loss: the all-reduced backward of all_gather_with_grad gives the global-loss gradient.

@@ -123,6 +123,7 @@ class TrackingTask(Task):
         self.steps_per_epoch = max(1, int(steps_per_epoch))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self._hooks: list[Any] = []
+        self.changes_trainable = backbone is not None  # DDP: frozen backbone parameters have no gradients
         if backbone is not None:
             self._install_lr_mult(backbone)
 

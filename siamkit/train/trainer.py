@@ -60,7 +60,13 @@ class TrainConfig:
 
 
 class Task(nn.Module):
-    """Base class of task adapters: implement ``training_step(batch) -> loss | (loss, logs)``."""
+    """Base class of task adapters: implement ``training_step(batch) -> loss | (loss, logs)``.
+
+    Set ``changes_trainable = True`` when ``training_step`` freezes or unfreezes parameters (DDP then
+    finds the parameters without gradients each step).
+    """
+
+    changes_trainable: bool = False
 
     def training_step(self, batch: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -135,7 +141,10 @@ class Trainer:
         self.model: nn.Module = self.task
         if distributed.is_distributed():
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = nn.parallel.DistributedDataParallel(self.task, device_ids=ids)
+            # a task that freezes and later unfreezes parameters (tracker backbones) leaves some without
+            # gradients in some steps: DDP must look for them each step instead of waiting for them
+            unused = bool(getattr(task, "changes_trainable", False))
+            self.model = nn.parallel.DistributedDataParallel(self.task, device_ids=ids, find_unused_parameters=unused)
         params = [p for p in self.task.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(params, cfg)
         self.schedule = Schedule(
