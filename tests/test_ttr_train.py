@@ -253,3 +253,16 @@ def test_rpn_mask_ban_tasks_sum_their_published_weights(kind, moving_pairs):
     assert float(total.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     total.backward()
     assert model.cls.weight.grad is not None and torch.isfinite(model.cls.weight.grad).all()
+
+
+def test_pysot_schedule_equals_pysot_lr_per_epoch():
+    from siamkit.train.schedule import Schedule
+
+    per_epoch = 7
+    schedule = Schedule("pysot", total_steps=20 * per_epoch, warmup_steps=5 * per_epoch, warmup_factor=0.2,
+                        final_factor=0.1, epoch_steps=per_epoch)
+    for step in range(20 * per_epoch):
+        assert math.isclose(0.005 * schedule(step), pysot_lr(step // per_epoch), rel_tol=1e-9), step
+    assert schedule(per_epoch - 1) == schedule(0)  # constant within an epoch
+    with pytest.raises(ConfigError, match="epoch_steps"):
+        Schedule("pysot", total_steps=10)

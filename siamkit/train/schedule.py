@@ -4,6 +4,11 @@
 ``warmup_steps``; after it, ``cosine`` decays to ``final_factor`` along half a cosine,
 ``step`` multiplies by ``gamma`` every ``step_size`` steps, ``log`` decays geometrically
 (linearly in log-lr) to ``final_factor``, and ``constant`` stays at 1.
+
+``pysot`` is pysot's per-epoch schedule (constant within an epoch of ``epoch_steps`` steps): a
+geometric warm-up from ``warmup_factor`` towards 1 over the ``warmup_steps // epoch_steps`` warm-up
+epochs, then a log-spaced decay from 1 to ``final_factor`` over the remaining epochs (first and
+last epoch included) — :func:`siamkit.train.tracking.pysot_lr` divided by the base rate.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-SCHEDULES = ("constant", "cosine", "step", "log")
+SCHEDULES = ("constant", "cosine", "step", "log", "pysot")
 
 
 @dataclass(frozen=True)
@@ -25,14 +30,19 @@ class Schedule:
     final_factor: float = 0.0
     step_size: int = 1000
     gamma: float = 0.1
+    epoch_steps: int = 0  # pysot: optimizer steps per epoch
 
     def __post_init__(self):
-        if self.name not in SCHEDULES:
-            from siamkit.errors import ConfigError
+        from siamkit.errors import ConfigError
 
+        if self.name not in SCHEDULES:
             raise ConfigError(f"Unknown LR schedule {self.name!r}.", hint=f"Use one of {', '.join(SCHEDULES)}.")
+        if self.name == "pysot" and self.epoch_steps <= 0:
+            raise ConfigError("The pysot schedule needs epoch_steps (optimizer steps per epoch).")
 
     def __call__(self, step: int) -> float:
+        if self.name == "pysot":
+            return self._pysot(step)
         if step < self.warmup_steps:
             alpha = step / max(1, self.warmup_steps)
             return self.warmup_factor + (1.0 - self.warmup_factor) * alpha
@@ -47,6 +57,15 @@ class Schedule:
             final = max(self.final_factor, 1e-12)
             return math.exp(progress * math.log(final))
         return 1.0
+
+    def _pysot(self, step: int) -> float:
+        epoch, epochs = step // self.epoch_steps, max(1, self.total_steps // self.epoch_steps)
+        warm = self.warmup_steps // self.epoch_steps
+        if epoch < warm:
+            return self.warmup_factor ** (1.0 - epoch / warm)
+        n = epochs - warm
+        t = min(1.0, (epoch - warm) / (n - 1)) if n > 1 else 0.0
+        return max(self.final_factor, 1e-12) ** t
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Schedule) -> torch.optim.lr_scheduler.LambdaLR:

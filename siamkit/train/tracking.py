@@ -399,6 +399,7 @@ def run_tracker_training(
     steps_per_epoch = max(1, len(dataset) // exp.batch_size)
     train_data = dict(exp.train)
     train_data.setdefault("steps", steps_per_epoch * exp.epochs)
+    train_data.setdefault("epoch_steps", steps_per_epoch)
     if steps is not None:
         train_data["steps"] = int(steps)
     train_cfg = from_dict(TrainConfig, train_data, where="train")

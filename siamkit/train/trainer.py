@@ -52,6 +52,7 @@ class TrainConfig:
     final_lr_factor: float = 0.0
     step_size: int = 1000
     gamma: float = 0.1
+    epoch_steps: int = 0  # the pysot schedule's epoch length (tracker training fills it in)
     grad_clip: float | None = None
     amp: bool = True
     checkpoint_every: int = 0
@@ -148,7 +149,8 @@ class Trainer:
         params = [p for p in self.task.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(params, cfg)
         self.schedule = Schedule(
-            cfg.schedule, cfg.steps, cfg.warmup_steps, cfg.warmup_factor, cfg.final_lr_factor, cfg.step_size, cfg.gamma
+            cfg.schedule, cfg.steps, cfg.warmup_steps, cfg.warmup_factor, cfg.final_lr_factor, cfg.step_size, cfg.gamma,
+            cfg.epoch_steps,
         )
         self.scheduler = make_scheduler(self.optimizer, self.schedule)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
