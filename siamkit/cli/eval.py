@@ -8,7 +8,7 @@ from siamkit.cli import app
 
 
 def parse_options(items: list[str] | None) -> dict[str, object]:
-    """``["key=value", …]`` → dict; values that parse as numbers become numbers."""
+    """``["key=value", …]`` → dict; numbers become numbers and true/false booleans."""
     from siamkit.errors import ConfigError
 
     options: dict[str, object] = {}
@@ -22,7 +22,8 @@ def parse_options(items: list[str] | None) -> dict[str, object]:
             try:
                 options[key] = float(value)
             except ValueError:
-                options[key] = value
+                words = {"true": True, "false": False}
+                options[key] = words.get(value.lower(), value)
     return options
 
 

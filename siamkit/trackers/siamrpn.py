@@ -69,6 +69,7 @@ class CoreConfig:
     lr: float = 0.4
     min_size: float = 10.0
     rgb: bool = False  # channel order the network was trained on: BGR (pysot, siamban) or RGB
+    keep_aspect: bool = False  # update the box's scale only (its area), keeping the first frame's aspect ratio
     source: str = "STVIR/pysot pysot/core/config.py (defaults)"
 
 
@@ -253,6 +254,8 @@ class SiamCore(Core):
             rows = torch.arange(scores.shape[0], device=scores.device)
             sel.score = torch.where(sel.valid, scores[rows, sel.index], torch.zeros_like(sel.score))
         new_centre, new_size = smooth_update(centre, size, sel, scale_z, c.lr)
+        if c.keep_aspect:
+            new_size = size * torch.sqrt(new_size.prod(dim=1, keepdim=True) / size.prod(dim=1, keepdim=True))
         return self.finish(frames, frame_index, sub, instance, out, sel, scale_z, s_x, new_centre, new_size)
 
     def finish(
