@@ -15,7 +15,8 @@ TINY = {"model_options": {"width_mult": 0.25, "hidden": 32}}
 def _boxes(**options):
     torch.manual_seed(0)
     clip = make_demo_clip(8)
-    tracker = create_tracker("siamrpnpp_alexnet", device="cpu", **TINY, **options)
+    # lr 1 without the size penalty: the box takes the network's size at once, so updates are visible
+    tracker = create_tracker("siamrpnpp_alexnet", device="cpu", lr=1.0, penalty_k=0.0, **TINY, **options)
     tracker.init(clip.frames[0], clip.boxes[0])
     return clip.boxes[0], np.array([tracker.track(f).box for f in clip.frames[1:]])
 
