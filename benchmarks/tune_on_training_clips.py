@@ -1,8 +1,8 @@
 """Pick a trained tracker's penalty / window / smoothing values on its TRAINING clips (never the held-out ones).
 
-A small grid over ``penalty_k``, ``window_influence`` and ``lr`` (the inference settings of the §1 trackers),
-each scored by OPE mean AUC on the six shared clips the shipped trackers were trained on (Biker, Human3,
-MotorRolling, Soccer, Tiger1, vot_car1). The held-out clips are not read. The best values become the
+A small grid over ``penalty_k``, ``window_influence``, ``lr`` and ``keep_aspect`` (inference settings of the
+§1 trackers), each scored by OPE mean AUC on the six shared clips the shipped trackers were trained on (Biker,
+Human3, MotorRolling, Soccer, Tiger1, vot_car1). The held-out clips are not read. The best values become the
 tracker's defaults (e.g. ``SiamBANLightConfig``); the whole grid is kept in the JSON.
 
     python benchmarks/tune_on_training_clips.py --tracker siamban_light \\
@@ -26,9 +26,10 @@ from siamkit.utils.progress import progress
 REPO = Path(__file__).resolve().parents[1]
 TRAINING = ("Biker", "Human3", "MotorRolling", "Soccer", "Tiger1", "vot_car1")
 GRID = {
-    "penalty_k": (0.02, 0.08, 0.16),
-    "window_influence": (0.15, 0.25, 0.385),
-    "lr": (0.3, 0.47),
+    "penalty_k": (0.04, 0.16),
+    "window_influence": (0.2, 0.385),
+    "lr": (0.1, 0.25, 0.47),
+    "keep_aspect": (False, True),
 }
 
 

@@ -39,6 +39,15 @@ def best_tracker() -> tuple[str, str | None, str]:
     return names[0], None, "no usable tracker found; using the first registered one"
 
 
+def default_tracker(weights: str | None = None) -> tuple[str, str | None, str]:
+    """(tracker, weights, why) for a command run without a tracker name: the tracker the weights belong
+    to, or without weights the best shipped one."""
+    if weights:
+        tracker, why = tracker_for_weights(weights)
+        return tracker, weights, why
+    return best_tracker()
+
+
 def tracker_for_weights(weights: str) -> tuple[str, str]:
     """The tracker a siamkit weights file belongs to (its sidecar's ``meta.tracker`` or architecture)."""
     from siamkit.errors import ConfigError

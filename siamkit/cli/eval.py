@@ -62,12 +62,9 @@ def eval_command(
     from siamkit.eval.tracking.runner import EvalJob, run_evaluation
 
     if tracker is None:
-        from siamkit.demo import best_tracker, tracker_for_weights
+        from siamkit.demo import default_tracker
 
-        if weights:
-            tracker, why = tracker_for_weights(weights)
-        else:
-            tracker, weights, why = best_tracker()
+        tracker, weights, why = default_tracker(weights)
         typer.echo(f"tracker: {tracker} ({why})", err=True)
     job = EvalJob(
         tracker=tracker,

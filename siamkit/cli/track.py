@@ -34,7 +34,7 @@ def track(
     precision: str = typer.Option("fp32", "--precision", help="fp32, or int8 with --backend onnxruntime."),
 ) -> None:
     """Track objects through a video file, a folder of frames or a camera."""
-    from siamkit.demo import best_tracker, tracker_for_weights
+    from siamkit.demo import default_tracker
     from siamkit.trackers.session import track_source
 
     boxes = parse_boxes(box)
@@ -43,10 +43,7 @@ def track(
     if out is not None and out.suffix.lower() not in CODECS:
         raise ConfigError(f"Cannot write the video {out.name}.", hint=f"Use one of {', '.join(CODECS)}.")
     if tracker is None:
-        if weights:
-            tracker, why = tracker_for_weights(weights)
-        else:
-            tracker, weights, why = best_tracker()
+        tracker, weights, why = default_tracker(weights)
         typer.echo(f"tracker: {tracker} ({why})", err=True)
     options = {"preset": preset} if preset else {}
     if backend != "torch" or precision != "fp32":
