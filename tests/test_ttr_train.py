@@ -182,6 +182,11 @@ def test_runner_trains_and_ships_a_zoo_model(tmp_path):
     assert entry.architecture == "ttr_tiny_siamfc" and entry.meta["recipe"]["command"] == "pytest"
     assert entry.meta["recipe"]["data"][0]["packages"] == ["sklearn"]
     assert isinstance(model, SiamFCNet)
+    # --no-publish: the run folder only, the zoo file untouched
+    before = (tmp_path / "zoo" / "ttr_tiny.safetensors").stat().st_mtime_ns
+    quiet = run_experiment(path, out_dir=tmp_path / "run_np", device="cpu", publish=False)
+    assert "shipped" not in quiet and (tmp_path / "run_np" / "results.json").is_file()
+    assert (tmp_path / "zoo" / "ttr_tiny.safetensors").stat().st_mtime_ns == before
     with pytest.raises(ConfigError):
         bad = dict(config, sources=[{"kind": "webcam"}])
         path.write_text(yaml.safe_dump(bad))

@@ -120,6 +120,7 @@ def run_light_training(
     device: str | None = None,
     stop_at: int | None = None,
     ship: bool = True,
+    publish: bool = True,
     **_: Any,
 ) -> dict[str, Any]:
     """Train NanoTrack v2 from a YAML mapping with the shared Trainer; ship it when ``ship``."""
@@ -149,7 +150,7 @@ def run_light_training(
         "this_run_wall_time_s": round(time.perf_counter() - started, 1),
         "device": str(trainer.device),
     }
-    if ship and exp.ship:
+    if ship and publish and exp.ship:
         recipe = {
             "config": source,
             "command": command,

@@ -381,9 +381,11 @@ def run_tracker_training(
     source: str = "",
     steps: int | None = None,
     device: str | None = None,
+    publish: bool = True,
     **_: Any,
 ) -> dict[str, Any]:
-    """Train a tracker from a YAML mapping; optionally ship the result to the model zoo."""
+    """Train a tracker from a YAML mapping; ship the result to the model zoo when the config says
+    ``ship:`` and ``publish`` is on (``siamkit train --no-publish`` keeps everything in the run folder)."""
     from siamkit import zoo
     from siamkit.train.loader import RandomBatches, StepLoader
     from siamkit.train.trainer import TrainConfig, Trainer
@@ -422,7 +424,7 @@ def run_tracker_training(
         "device": str(trainer.device),
         "initialised_from": initialised,
     }
-    if exp.ship:
+    if exp.ship and publish:
         meta = {
             **exp.meta,
             "task": "tracking",
