@@ -56,15 +56,17 @@ class SiamBANACMConfig(CoreConfig):
 class SiamBANLightConfig(CoreConfig):
     """siamkit's light SiamBAN for CPU (``siamban_alexnet`` at width 0.25, trained here on RGB crops).
 
-    Penalty, window and smoothing are hqucv/siamban's OTB values; none was tuned on evaluation clips."""
+    Penalty, window and smoothing were picked on the model's training clips only
+    (benchmarks/tune_on_training_clips.py, results in benchmarks/results/tune_siamban_light.json)."""
 
     model: str = "siamban_alexnet"
     base_size: int = 0
-    penalty_k: float = 0.02053
-    window_influence: float = 0.38507
-    lr: float = 0.47308
+    penalty_k: float = 0.16
+    window_influence: float = 0.385
+    lr: float = 0.47
+    keep_aspect: bool = True
     rgb: bool = True
-    source: str = "siamkit (trained here); hqucv/siamban experiments/siamban_r50_l234_otb penalty/window/lr"
+    source: str = "siamkit: trained here; penalty/window/lr by benchmarks/tune_on_training_clips.py"
 
 
 class BANCore(PointCore):
