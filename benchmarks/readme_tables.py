@@ -96,7 +96,7 @@ def cpu_heldout(d: dict) -> str:
     return (table(["tracker", "success AUC", "precision @20 px", "FPS (CPU, 1 thread)", "FPS / CSRT's"], rows)
             + f"\n\nHeld-out clips (never trained on): {held}. {verdict}{int8} The light model trained for "
             f"{recipe.get('steps', '?')} steps in {recipe.get('wall_time_s', 0) / 60:.0f} min on "
-            f"{recipe.get('device', '?')}. {d['note']}.")
+            f"{recipe.get('device', '?')}. {d['note'][:1].upper() + d['note'][1:]}.")
 
 
 def metric_learning(_: dict | None) -> str:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import json
 import os
 import platform
 import resource
@@ -431,26 +432,30 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
         free_ort: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {key: [] for key in ort}
         free: list[tuple[np.ndarray, np.ndarray]] = []
         total = min(n_frames - 1, args.warmup + args.pysot_frames)
+
+        def probe_track(f):
+            with pysot_crops_in_siamkit(theirs):
+                return probe.track(f).box
+
+        runners = {
+            "pysot": lambda f: np.asarray(theirs.track(f)["bbox"], np.float64),
+            "siamkit": lambda f: ours.track(f).box,
+            "siamkit_cv2_crops": probe_track,
+            **{key: (lambda f, t=variant: t.track(f).box) for key, variant in ort.items()},
+        }
+        names = list(runners)
         for i in range(1, total + 1):
             f = frames[i]
-            wp, cp, bp = timed(lambda f=f: np.asarray(theirs.track(f)["bbox"], np.float64), device)
-            ws, cs, bs = timed(lambda f=f: ours.track(f).box, device)
-            free.append((bp, bs))
-            with pysot_crops_in_siamkit(theirs):
-                wc, cc, _ = timed(lambda f=f: probe.track(f).box, device)
-            walls["siamkit_cv2_crops"].append(wc)
-            cpus["siamkit_cv2_crops"].append(cc)
-            for key, variant in ort.items():
-                wo, co, bo = timed(lambda f=f, t=variant: t.track(f).box, device)
-                free_ort[key].append((bp, bo))
-                if i > args.warmup:
-                    walls[key].append(wo)
-                    cpus[key].append(co)
-            if i > args.warmup:
-                walls["pysot"].append(wp)
-                cpus["pysot"].append(cp)
-                walls["siamkit"].append(ws)
-                cpus["siamkit"].append(cs)
+            boxes_now = {}
+            # rotate who goes first each frame: whoever runs right after another tracker pays for its caches
+            for key in names[i % len(names):] + names[: i % len(names)]:
+                wall, cpu, boxes_now[key] = timed(lambda f=f, run=runners[key]: run(f), device)
+                if i > args.warmup or key == "siamkit_cv2_crops":
+                    walls[key].append(wall)
+                    cpus[key].append(cpu)
+            free.append((boxes_now["pysot"], boxes_now["siamkit"]))
+            for key in ort:
+                free_ort[key].append((boxes_now["pysot"], boxes_now[key]))
         res["e2e_pysot"] = summary(walls["pysot"], cpus["pysot"])
         res["e2e_siamkit"] = summary(walls["siamkit"], cpus["siamkit"])
         res["e2e_siamkit_with_cv2_crops_what_if"] = summary(
@@ -695,6 +700,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-ort", action="store_true", help="skip the onnxruntime (fp32/int8) rows vs pysot")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile in the fast-path section")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the sections of an existing --out file that this run skips (e.g. rerun pysot only)")
     args = parser.parse_args(argv)
     if args.quick:
         args.frames, args.warmup, args.budget, args.batch = 3, 1, 5.0, 2
@@ -770,10 +777,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for d in devices
         }
     result["load_average_end"] = load_average()
+    if args.merge and args.out.is_file():
+        result = merged(json.loads(args.out.read_text()), result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     print(f"wrote {args.out}")
     return result
+
+
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the sections ``new`` measured replaced; ``merged_sections`` says which are this run's."""
+    rerun = [k for k in ("models", "pysot", "peers", "fast_path") if new.get(k)]
+    out = {**old, **{k: new[k] for k in rerun}}
+    out["merged_sections"] = {"rerun": rerun, "load_average": [new["load_average_start"], new["load_average_end"]]}
+    return out
 
 
 def _line(row: dict[str, Any]) -> str:
