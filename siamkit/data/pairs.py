@@ -241,6 +241,68 @@ class PhotoSource:
         return {"image": image, "box": self.random_box((image.shape[1], image.shape[0]), rng), "mask": None}
 
 
+@dataclass
+class PasteSource(PhotoSource):
+    """Synthetic pairs: an object image pasted on a background photo, moved, rescaled and stretched.
+
+    Unlike :class:`PhotoSource`, whose box is an arbitrary region with nothing marking its edges, the
+    pasted object has visible borders, so the exact box can be learnt from the pixels (box regression
+    needs that). The template shows the object on one random view of a background; the search image
+    shows it at another place and size (``scale_jitter``, ``aspect_jitter`` as log-ranges) on a
+    shifted view of the same background, beside up to ``distractors`` other pasted objects.
+    ``objects`` are the object images (default: patches of the background photos themselves).
+    """
+
+    objects: list[Path] = field(default_factory=list)
+    object_area: tuple[float, float] = (0.01, 0.08)  # object area / background area in the template
+    scale_jitter: float = 0.2
+    aspect_jitter: float = 0.15
+    distractors: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.objects = [Path(p) for p in self.objects]
+
+    def _object(self, rng: np.random.Generator) -> np.ndarray:
+        if self.objects:
+            return read_image(self.objects[int(rng.integers(len(self.objects)))])
+        photo = read_image(self.paths[int(rng.integers(len(self.paths)))])
+        x, y, w, h = self.random_box((photo.shape[1], photo.shape[0]), rng).round().astype(int)
+        return photo[y : y + max(h, 2), x : x + max(w, 2)]
+
+    @staticmethod
+    def _paste(canvas: np.ndarray, obj: np.ndarray, w: float, h: float, rng: np.random.Generator) -> np.ndarray:
+        """Paste ``obj`` resized to about w×h at a random place; returns the exact box (x, y, w, h)."""
+        h_img, w_img = canvas.shape[:2]
+        wi, hi = max(2, min(int(round(w)), w_img - 2)), max(2, min(int(round(h)), h_img - 2))
+        x, y = int(rng.integers(0, w_img - wi + 1)), int(rng.integers(0, h_img - hi + 1))
+        canvas[y : y + hi, x : x + wi] = cv2.resize(obj, (wi, hi), interpolation=cv2.INTER_AREA)
+        return np.array([x, y, wi, hi], np.float64)
+
+    def positive(self, index: int, rng: np.random.Generator) -> tuple[dict, dict]:
+        background = read_image(self.paths[index])
+        h_img, w_img = background.shape[:2]
+        obj = self._object(rng)
+        area = rng.uniform(*self.object_area) * w_img * h_img
+        aspect = obj.shape[1] / obj.shape[0]
+        w, h = math.sqrt(area * aspect), math.sqrt(area / aspect)
+        template = background.copy()
+        z_box = self._paste(template, obj, w, h, rng)
+        # a shifted view of the same background
+        x_img = cv2.warpAffine(background, np.float64([[1, 0, rng.uniform(-0.1, 0.1) * w_img],
+                                                      [0, 1, rng.uniform(-0.1, 0.1) * h_img]]),
+                               (w_img, h_img), borderMode=cv2.BORDER_REFLECT)
+        for _ in range(int(rng.integers(0, self.distractors + 1))):
+            other = self._object(rng)
+            s = rng.uniform(0.5, 1.5) * math.sqrt(area)
+            r = other.shape[1] / other.shape[0]
+            self._paste(x_img, other, s * math.sqrt(r), s / math.sqrt(r), rng)
+        scale = math.exp(rng.uniform(-self.scale_jitter, self.scale_jitter))
+        stretch = math.exp(rng.uniform(-self.aspect_jitter, self.aspect_jitter))
+        x_box = self._paste(x_img, obj, w * scale * stretch, h * scale / stretch, rng)
+        return {"image": template, "box": z_box, "mask": None}, {"image": x_img, "box": x_box, "mask": None}
+
+
 Source = TrackSource | PhotoSource
 
 

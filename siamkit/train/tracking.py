@@ -33,6 +33,7 @@ from siamkit.data.pairs import (
     AugmentConfig,
     PairConfig,
     PairDataset,
+    PasteSource,
     PhotoSource,
     TrackSource,
     image_paths,
@@ -282,6 +283,7 @@ class SourceConfig:
     images: str = ""
     folders: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()  # paste: folders of object images (default: patches of the photos)
     frame_range: int = 100
     num_use: int = -1
     filter_noisy: bool = False
@@ -344,10 +346,13 @@ def build_source(cfg: SourceConfig, base: Path):
         return TrackSource("vid", tracks_from_vid(rel(cfg.root)), cfg.frame_range, cfg.num_use, cfg.filter_noisy)
     if cfg.kind == "coco":
         return TrackSource("coco", tracks_from_coco(rel(cfg.annotations), rel(cfg.images)), 1, cfg.num_use)
-    if cfg.kind == "photos":
+    if cfg.kind in ("photos", "paste"):
         folders = [rel(f) for f in cfg.folders] + package_photo_folders(cfg.packages)
-        return PhotoSource("photos", image_paths(folders), cfg.num_use)
-    raise ConfigError(f"Unknown data source kind {cfg.kind!r}.", hint="Use dataset, vid, coco or photos.")
+        if cfg.kind == "photos":
+            return PhotoSource("photos", image_paths(folders), cfg.num_use)
+        objects = image_paths([rel(f) for f in cfg.objects]) if cfg.objects else []
+        return PasteSource("paste", image_paths(folders), cfg.num_use, objects=objects)
+    raise ConfigError(f"Unknown data source kind {cfg.kind!r}.", hint="Use dataset, vid, coco, photos or paste.")
 
 
 def initialise(model: nn.Module, exp: TrackerExperiment, base: Path) -> dict[str, Any]:
