@@ -92,7 +92,8 @@ def cpu_heldout(d: dict) -> str:
     verdict = (f"Target (beat CSRT's AUC at ≥ 2× its FPS) met by: {', '.join(met)}." if met
                else "Target (beat CSRT's AUC at ≥ 2× its FPS) not met by any siamkit row.")
     cost = d.get("int8_auc_cost")
-    int8 = f" int8 costs {cost:+.3f} AUC against onnxruntime fp32 (goal ≤ 0.005)." if cost is not None else ""
+    int8 = (f" int8 changes the light model's AUC by {-cost:+.3f} against onnxruntime fp32 (goal: lose ≤ 0.005)."
+            if cost is not None else "")
     return (table(["tracker", "success AUC", "precision @20 px", "FPS (CPU, 1 thread)", "FPS / CSRT's"], rows)
             + f"\n\nHeld-out clips (never trained on): {held}. {verdict}{int8} The light model trained for "
             f"{recipe.get('steps', '?')} steps in {recipe.get('wall_time_s', 0) / 60:.0f} min on "

@@ -61,9 +61,9 @@ class SiamBANLightConfig(CoreConfig):
 
     model: str = "siamban_alexnet"
     base_size: int = 0
-    penalty_k: float = 0.16
-    window_influence: float = 0.385
-    lr: float = 0.47
+    penalty_k: float = 0.04
+    window_influence: float = 0.2
+    lr: float = 0.25
     keep_aspect: bool = True
     rgb: bool = True
     source: str = "siamkit: trained here; penalty/window/lr by benchmarks/tune_on_training_clips.py"
