@@ -15,7 +15,6 @@ near 1 everywhere and learns scale slowly.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from siamkit.config import MODELS, from_dict, to_dict
+from siamkit.config import MODELS, from_dict
 from siamkit.data.pairs import PairDataset
 from siamkit.errors import ConfigError, DataError
 from siamkit.losses.tracking import PointTargets, weighted_total
 from siamkit.train.init import init_ban_regression
-from siamkit.train.tracking import BANTask, TrackerExperiment, _collate_aug, build_source
+from siamkit.train.tracking import BANTask, TrackerExperiment, _collate_aug, build_source, training_recipe
 
 ARCHITECTURE = "nanotrack_v2"
 DEFAULT_LOC_INIT = 32.0  # px: half a typical 64-px target in the 255-px search crop
@@ -151,16 +150,7 @@ def run_light_training(
         "device": str(trainer.device),
     }
     if ship and publish and exp.ship:
-        recipe = {
-            "config": source,
-            "command": command,
-            "data": [to_dict(s) for s in exp.sources],
-            "steps": trainer.step,
-            "batch_size": exp.batch_size,
-            "wall_time_s": results["total_wall_time_s"],
-            "device": f"{trainer.device} ({platform.machine()}, {torch.get_num_threads()} threads)",
-            "final_loss_mean50": results["final_loss_mean50"],
-        }
+        recipe = training_recipe(exp, trainer, source, command)
         results["shipped"] = str(ship_light(exp, model, base, recipe))
     write_json(out / "results.json", results)
     return results

@@ -378,6 +378,20 @@ def _collate_aug(data: Mapping[str, Any]) -> dict[str, Any]:
     return {**data, "pairs": pairs}
 
 
+def training_recipe(exp: TrackerExperiment, trainer: Any, source: str, command: str) -> dict[str, Any]:
+    """What a shipped tracker's sidecar records so anyone can retrain it: config, command, data, steps, time."""
+    return {
+        "config": source,
+        "command": command,
+        "data": [to_dict(s) for s in exp.sources],
+        "steps": trainer.step,
+        "batch_size": exp.batch_size,
+        "wall_time_s": round(trainer.wall_time, 1),
+        "device": f"{trainer.device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "final_loss_mean50": trainer.mean_loss(50),
+    }
+
+
 def run_tracker_training(
     config: Mapping[str, Any],
     out_dir: str | Path | None = None,
@@ -433,17 +447,7 @@ def run_tracker_training(
         meta = {
             **exp.meta,
             "task": "tracking",
-            "recipe": {
-                "config": source,
-                "command": command,
-                "data": [to_dict(s) for s in exp.sources],
-                "steps": trainer.step,
-                "batch_size": exp.batch_size,
-                "wall_time_s": results["total_wall_time_s"],
-                "device": f"{trainer.device} ({platform.processor() or platform.machine()}, "
-                f"{torch.get_num_threads()} threads)",
-                "final_loss_mean50": results["final_loss_mean50"],
-            },
+            "recipe": training_recipe(exp, trainer, source, command),
         }
         path = Path(exp.ship)
         path = path if path.is_absolute() else base / path
