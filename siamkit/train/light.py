@@ -28,7 +28,7 @@ from siamkit.data.pairs import PairDataset
 from siamkit.errors import ConfigError, DataError
 from siamkit.losses.tracking import PointTargets, weighted_total
 from siamkit.train.init import init_ban_regression
-from siamkit.train.tracking import BANTask, TrackerExperiment, _collate_aug, build_source, training_recipe
+from siamkit.train.tracking import BANTask, TrackerExperiment, _collate_aug, build_source, run_summary, training_recipe
 
 ARCHITECTURE = "nanotrack_v2"
 DEFAULT_LOC_INIT = 32.0  # px: half a typical 64-px target in the 255-px search crop
@@ -138,17 +138,7 @@ def run_light_training(
     trainer = Trainer(task, loader, cfg, out, device=device)
     started = time.perf_counter()
     history = trainer.run(resume=resume, stop_at=stop_at)
-    results: dict[str, Any] = {
-        "experiment": exp.name,
-        "steps": trainer.step,
-        "planned_steps": cfg.steps,
-        "pairs_per_epoch": len(dataset),
-        "first_loss": history[0]["loss"] if history else None,
-        "final_loss_mean50": trainer.mean_loss(50),
-        "total_wall_time_s": round(trainer.wall_time, 1),
-        "this_run_wall_time_s": round(time.perf_counter() - started, 1),
-        "device": str(trainer.device),
-    }
+    results = run_summary(exp, trainer, history, started, len(dataset)) | {"planned_steps": cfg.steps}
     if ship and publish and exp.ship:
         recipe = training_recipe(exp, trainer, source, command)
         results["shipped"] = str(ship_light(exp, model, base, recipe))

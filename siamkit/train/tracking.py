@@ -392,6 +392,20 @@ def training_recipe(exp: TrackerExperiment, trainer: Any, source: str, command: 
     }
 
 
+def run_summary(exp: TrackerExperiment, trainer: Any, history: list, started: float, pairs: int) -> dict[str, Any]:
+    """The results.json of a tracker-training run: steps, losses, wall times and device."""
+    return {
+        "experiment": exp.name,
+        "steps": trainer.step,
+        "pairs_per_epoch": pairs,
+        "first_loss": history[0]["loss"] if history else None,
+        "final_loss_mean50": trainer.mean_loss(50),
+        "total_wall_time_s": round(trainer.wall_time, 1),
+        "this_run_wall_time_s": round(time.perf_counter() - started, 1),
+        "device": str(trainer.device),
+    }
+
+
 def run_tracker_training(
     config: Mapping[str, Any],
     out_dir: str | Path | None = None,
@@ -431,18 +445,8 @@ def run_tracker_training(
     trainer = Trainer(task, loader, train_cfg, out, device=device)
     started = time.perf_counter()
     history = trainer.run(resume=resume)
-    results: dict[str, Any] = {
-        "experiment": exp.name,
-        "steps": trainer.step,
-        "steps_per_epoch": steps_per_epoch,
-        "pairs_per_epoch": len(dataset),
-        "first_loss": history[0]["loss"] if history else None,
-        "final_loss_mean50": trainer.mean_loss(50),
-        "total_wall_time_s": round(trainer.wall_time, 1),
-        "this_run_wall_time_s": round(time.perf_counter() - started, 1),
-        "device": str(trainer.device),
-        "initialised_from": initialised,
-    }
+    results = run_summary(exp, trainer, history, started, len(dataset))
+    results.update(steps_per_epoch=steps_per_epoch, initialised_from=initialised)
     if exp.ship and publish:
         meta = {
             **exp.meta,
