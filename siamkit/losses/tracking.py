@@ -319,13 +319,18 @@ class PointTargets:
         return {"label_cls": cls, "label_loc": delta}
 
 
-def linear_iou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean of ``1 − (inter + 1)/(union + 1)`` for N×4 (l, t, r, b) distances from shared points."""
+def linear_iou_losses(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 − (inter + 1)/(union + 1)`` per row of N×4 (l, t, r, b) distances from shared points."""
     pl, pt, pr, pb = pred.unbind(-1)
     tl, tt, tr, tb = target.unbind(-1)
     inter = (torch.minimum(pl, tl) + torch.minimum(pr, tr)) * (torch.minimum(pt, tt) + torch.minimum(pb, tb))
     union = (pl + pr) * (pt + pb) + (tl + tr) * (tt + tb) - inter
-    return (1 - (inter + 1) / (union + 1)).mean()
+    return 1 - (inter + 1) / (union + 1)
+
+
+def linear_iou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean of :func:`linear_iou_losses` (SiamBAN's regression loss)."""
+    return linear_iou_losses(pred, target).mean()
 
 
 def ban_loc_loss(loc: torch.Tensor, ltrb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

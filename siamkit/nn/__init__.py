@@ -11,6 +11,7 @@ from siamkit.utils.imports import import_available
 _MODEL_MODULES = (
     "siamkit.nn.models",
     "siamkit.nn.nanotrack",
+    "siamkit.nn.nanotrack_lite0",
     "siamkit.nn.embedding",
 )
 

@@ -17,7 +17,12 @@ from siamkit.utils.imports import import_available
 
 TASKS = Registry("training task")
 
-TASK_MODULES = ("siamkit.experiments.metric", "siamkit.experiments.tracking", "siamkit.train.light")
+TASK_MODULES = (
+    "siamkit.experiments.metric",
+    "siamkit.experiments.tracking",
+    "siamkit.train.light",
+    "siamkit.train.distill",
+)
 
 
 def _ensure_registered() -> None:

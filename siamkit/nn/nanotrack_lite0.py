@@ -1,0 +1,66 @@
+"""NanoTrack-Lite0: NanoTrack's pixel-wise correlation head on an ImageNet EfficientNet-Lite0 trunk.
+
+siamkit's own tracker network, trained here on ``tracking_train`` (``configs/nanotrack_lite0_train.yaml``):
+
+- trunk: EfficientNet-Lite0 up to its stride-16 stage (:class:`~siamkit.nn.backbones.efficientnet_lite.LiteTrunk`,
+  ImageNet weights, frozen batch-norm), 127 → 8×8×112 and 255 → 16×16×112;
+- head: :class:`~siamkit.nn.nanotrack.NanoTrackHead` (per branch: 1×1 projections, pixel-wise correlation,
+  channel gate, depth-wise tower, prediction), so the outputs sit on NanoTrack's 16×16 grid of points
+  (stride 16, −128 … +112 px from the crop centre) and the NanoTrack tracker runs it unchanged;
+- outputs: ``cls`` B×2×16×16 logits (softmax channel 1 = target), ``loc`` B×4×16×16 distances (l, t, r, b).
+
+Inputs are BGR 0–255 crops, like every Siamese tracker here; the trunk normalises them itself.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from siamkit.config import MODELS
+from siamkit.nn.backbones.efficientnet_lite import LiteTrunk
+from siamkit.nn.nanotrack import NanoTrackHead
+
+
+class NanoTrackLite0(nn.Module):
+    """Template branch ``template(z)`` and search branch ``search(x, zf)`` of the Lite0 tracker."""
+
+    kind = "ban"
+    anchor_num = 0
+
+    def __init__(self, exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6,
+                 pretrained: bool = False, frozen_bn: bool = True):
+        super().__init__()
+        self.backbone = LiteTrunk("s16", pretrained=pretrained, frozen_bn=frozen_bn)
+        self.stride = self.backbone.stride
+        self.exemplar_size = exemplar_size
+        self.instance_size = instance_size
+        z_side = -(-exemplar_size // self.stride)
+        self.score_size = -(-instance_size // self.stride)
+        self.head = NanoTrackHead(self.backbone.out_channels, z_side * z_side, width, depth)
+
+    def score_size_for(self, search_size: int) -> int:
+        return -(-search_size // self.stride)
+
+    def template(self, z: torch.Tensor) -> torch.Tensor:
+        """B×3×127×127 template crops → B×112×8×8 features."""
+        return self.backbone(z)
+
+    def search(self, x: torch.Tensor, zf: torch.Tensor) -> dict[str, torch.Tensor]:
+        """B×3×255×255 search crops and template features → ``cls`` and ``loc`` on the 16×16 grid."""
+        return self.head_maps(zf, self.backbone(x))
+
+    def head_maps(self, zf: torch.Tensor, xf: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The head alone on trunk features (training on cached features uses this)."""
+        cls, loc = self.head(zf, xf)
+        return {"cls": cls, "loc": loc}
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.search(x, self.template(z))
+
+
+@MODELS.register("nanotrack_lite0")
+def build_nanotrack_lite0(exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6,
+                          pretrained: bool = False, frozen_bn: bool = True) -> NanoTrackLite0:
+    """NanoTrack-Lite0; ``pretrained`` loads the ImageNet trunk (training), zoo weights replace it all."""
+    return NanoTrackLite0(exemplar_size, instance_size, width, depth, pretrained, frozen_bn)
