@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --upgrade "pip>=23"
 	# torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
 	$(PIP) install "torch==2.13.0" -c constraints.txt
-	$(PIP) install -e ".[dev,serve,export]" -c constraints.txt
+	$(PIP) install -e ".[dev,serve,export,pretrained]" -c constraints.txt
 	$(PY) -c "import torch, siamkit; print('siamkit', siamkit.__version__, 'torch', torch.__version__)"
 	touch $(STAMP)
 
