@@ -17,6 +17,7 @@ _TRACKER_MODULES = (
     "siamkit.trackers.siammask",
     "siamkit.trackers.siamban",
     "siamkit.trackers.nanotrack",
+    "siamkit.trackers.nanotrack_lite0",
     "siamkit.trackers.peers",
 )
 

@@ -315,7 +315,7 @@ def train_head(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out
         head.load_state_dict(saved["head"])
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
-    generator = torch.Generator().manual_seed(exp.seed * 1000 + state["step"])
+    generator = torch.Generator()
     weights = {k: float(v) for k, v in exp.loss_weights.items()}
     bar = progress(total=steps, desc=f"train {exp.name}", unit="step")
     bar.update(state["step"])
@@ -325,6 +325,7 @@ def train_head(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, exp)
         head.train()
+        generator.manual_seed(exp.seed * 1_000_003 + step)  # batches depend on the step only: exact resume
         batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
         terms = distill_losses(model.head_maps(batch["zf"], batch["xf"]), batch, cache.mask, exp.kd_confidence)
         loss = sum(weights.get(k, 0.0) * v for k, v in terms.items())
