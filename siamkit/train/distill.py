@@ -337,7 +337,7 @@ def train_head(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out
         state["history"].append({"step": step + 1, "loss": float(loss.detach()),
                                  **{k: float(v.detach()) for k, v in terms.items()}})
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.set_postfix(loss=f"{state['history'][-1]['loss']:.3f}")
         done = state["step"] == steps
         if state["step"] % exp.val_every == 0 or done:
             auc = tracking_auc(model, sequences, exp.tracker)
