@@ -24,11 +24,11 @@ class JobRequest(BaseModel):
 
 
 def default_tracker(names: list[str]) -> str | None:
-    """The tracker the page preselects: the best shipped one available."""
-    for name in ("siamfc", "nanotrack", "opencv:csrt", "opencv:kcf"):
-        if name in names:
-            return name
-    return names[0] if names else None
+    """The tracker the page preselects: the one ``siamkit track`` uses (the best shipped), when offered."""
+    from siamkit.demo import best_tracker
+
+    best = best_tracker()[0]
+    return best if best in names else (names[0] if names else None)
 
 
 def create_app(
