@@ -97,12 +97,15 @@ def tiny_recipe(tmp_path):
     return data
 
 
-def test_cache_resumes_and_training_resumes_exactly(tiny_recipe, tmp_path):
-    exp = distill.from_dict(distill.DistillExperiment, distill._collate_aug(tiny_recipe))
+@pytest.mark.parametrize("trainable_blocks", [0, 3])
+def test_cache_resumes_and_training_resumes_exactly(tiny_recipe, tmp_path, trainable_blocks):
+    exp = distill.from_dict(distill.DistillExperiment,
+                            distill._collate_aug({**tiny_recipe, "trainable_blocks": trainable_blocks}))
     from siamkit import zoo
 
     zoo._ensure_registered()
     model = distill.MODELS.build(exp.model, **{**exp.model_config, "pretrained": True})
+    split = distill.cache_split(model, exp)
     cache_dir = tmp_path / "cache"
     paths = distill.build_cache(exp, model, cache_dir, tmp_path)
     assert len(paths) == 2
@@ -111,17 +114,28 @@ def test_cache_resumes_and_training_resumes_exactly(tiny_recipe, tmp_path):
     distill.build_cache(exp, model, cache_dir, tmp_path)
     assert paths[1].exists() and paths[0].stat().st_mtime_ns == stamp
     cache = distill.CachedPairs(paths)
-    assert cache.size == 12 and cache.data["xf"].shape[1:] == (112, 16, 16)
+    assert cache.size == 12
+    # head only: the trunk's output (112 channels); three blocks trained: the input of block 8 (80 channels)
+    assert cache.data["xf"].shape[1:] == ((112, 16, 16) if trainable_blocks == 0 else (80, 16, 16))
+    with pytest.raises(distill.ConfigError, match="other settings"):
+        other = distill.from_dict(distill.DistillExperiment,
+                                  distill._collate_aug({**tiny_recipe, "trainable_blocks": trainable_blocks + 1}))
+        distill.build_cache(other, model, cache_dir, tmp_path)
 
     sequences = distill.validation_sequences(exp, tmp_path)
-    head0 = {k: v.clone() for k, v in model.head.state_dict().items()}
-    straight = distill.train_head(model, cache, exp, tmp_path / "a", sequences)
-    final_straight = {k: v.clone() for k, v in model.head.state_dict().items()}
-    model.head.load_state_dict(head0)
-    distill.train_head(model, cache, exp, tmp_path / "b", sequences, steps=2)
-    model.head.load_state_dict(head0)  # a fresh process: only the checkpoint carries the state
-    resumed = distill.train_head(model, cache, exp, tmp_path / "b", sequences, resume=True)
+    start = distill.trainable_state(model, split)
+    start = {k: v.clone() for k, v in start.items()}
+    frozen_before = model.backbone.body._blocks[0]._depthwise_conv.weight.clone()
+    straight = distill.train_on_cache(model, cache, exp, tmp_path / "a", sequences)
+    final_straight = {k: v.clone() for k, v in distill.trainable_state(model, split).items()}
+    assert any(not torch.equal(final_straight[k], start[k]) for k in start if ".body._blocks." in k) \
+        == (trainable_blocks > 0)
+    distill.load_trainable_state(model, start)
+    distill.train_on_cache(model, cache, exp, tmp_path / "b", sequences, steps=2)
+    distill.load_trainable_state(model, start)  # a fresh process: only the checkpoint carries the state
+    resumed = distill.train_on_cache(model, cache, exp, tmp_path / "b", sequences, resume=True)
     assert resumed["step"] == straight["step"] == 4
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in straight["history"]]
-    for key, value in model.head.state_dict().items():
+    for key, value in distill.trainable_state(model, split).items():
         torch.testing.assert_close(value, final_straight[key])
+    assert torch.equal(model.backbone.body._blocks[0]._depthwise_conv.weight, frozen_before)

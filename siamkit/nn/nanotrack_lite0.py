@@ -50,8 +50,12 @@ class NanoTrackLite0(nn.Module):
         """B×3×255×255 search crops and template features → ``cls`` and ``loc`` on the 16×16 grid."""
         return self.head_maps(zf, self.backbone(x))
 
-    def head_maps(self, zf: torch.Tensor, xf: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The head alone on trunk features (training on cached features uses this)."""
+    def head_maps(self, zf: torch.Tensor, xf: torch.Tensor, start_block: int | None = None) -> dict[str, torch.Tensor]:
+        """The head on trunk features; with ``start_block``, the inputs are the outputs of the trunk's block
+        ``start_block − 1`` and the rest of the trunk runs first (training on cached features uses this)."""
+        if start_block is not None:
+            zf = self.backbone.run_blocks(zf, start_block)
+            xf = self.backbone.run_blocks(xf, start_block)
         cls, loc = self.head(zf, xf)
         return {"cls": cls, "loc": loc}
 

@@ -6,7 +6,8 @@ The recipe of ``configs/nanotrack_lite0_train.yaml`` (task ``distill``), in thre
    template and search frames up to ``frame_range`` apart, shift/scale/blur/colour/flip augmentation,
    negative pairs, synthetic paste pairs). For each pair the frozen trunk's features, the ground-truth
    point targets (SiamBAN ellipse labels) and the teacher's maps on the same crops are stored in chunk
-   files. The trunk is frozen, so the features are exact and every later epoch costs only the head.
+   files. The cached part of the trunk is frozen, so its features are exact and every later epoch costs
+   only the head (and the last ``trainable_blocks`` of the trunk, when the recipe trains them).
 2. **Train.** The head learns from the ground truth (balanced cross-entropy, IoU loss on positive
    points) plus the teacher's soft targets (cross-entropy to its target probability on every point it
    covers; IoU loss to its boxes where it is confident), weighted by ``loss_weights``.
@@ -22,6 +23,7 @@ first row and column, which the teacher terms then leave out.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import platform
 import time
@@ -69,6 +71,8 @@ class DistillExperiment:
     cache: str = ""  # folder of the feature cache (shared by runs with the same data); default OUT/cache
     cache_pairs: int = 20000
     cache_chunk: int = 500
+    trainable_blocks: int = 0  # last trunk blocks trained too (their inputs are cached); 0: head only
+    trunk_lr_mult: float = 0.1
     loss_weights: dict[str, float] = field(default_factory=lambda: {"cls": 1.0, "loc": 1.0, "kd_cls": 1.0,
                                                                     "kd_loc": 1.0})
     kd_confidence: float = 0.5  # teacher boxes are targets where its target probability exceeds this
@@ -165,6 +169,13 @@ def build_cache(exp: DistillExperiment, model: nn.Module, folder: Path, base: Pa
     dataset = PairDataset(sources, exp.pairs, targets)
     teacher = OnnxTeacher(exp.teacher, size)
     np.save(folder / "teacher_mask.npy", teacher.mask)
+    split = cache_split(model, exp)
+    info = {"split_block": split, "cache_pairs": exp.cache_pairs, "cache_chunk": exp.cache_chunk, "seed": exp.seed}
+    info_path = folder / "cache_info.json"
+    if info_path.exists() and json.loads(info_path.read_text()) != info:
+        raise ConfigError(f"The feature cache {folder} was built with other settings: {info_path.read_text()}.",
+                          hint="Point 'cache:' at a new folder (or delete this one).")
+    write_json(info_path, info)
     chunks = math.ceil(exp.cache_pairs / exp.cache_chunk)
     paths = [_chunk_path(folder, c) for c in range(chunks)]
     todo = [c for c, p in enumerate(paths) if not p.exists()]
@@ -180,8 +191,8 @@ def build_cache(exp: DistillExperiment, model: nn.Module, folder: Path, base: Pa
             idx = [i % len(dataset) for i in range(lo, min(lo + 16, stop))]
             batch = dataset.make_batch(idx, rng)
             prob, loc = teacher.maps(batch["template"].numpy(), batch["search"].numpy())
-            parts["zf"].append(trunk(batch["template"]).half())
-            parts["xf"].append(trunk(batch["search"]).half())
+            parts["zf"].append(trunk.run_blocks(batch["template"], 0, split).half())
+            parts["xf"].append(trunk.run_blocks(batch["search"], 0, split).half())
             parts["label_cls"].append(batch["label_cls"].to(torch.int8))
             parts["label_loc"].append(batch["label_loc"].half())
             parts["teacher_prob"].append(torch.from_numpy(prob).half())
@@ -191,6 +202,32 @@ def build_cache(exp: DistillExperiment, model: nn.Module, folder: Path, base: Pa
         atomic_write(paths[c], lambda tmp, chunk=chunk: torch.save(chunk, tmp))
     bar.close()
     return paths
+
+
+def cache_split(model: nn.Module, exp: DistillExperiment) -> int:
+    """Index of the first trunk block that trains (the cache holds the features entering it)."""
+    blocks = len(model.backbone.body._blocks)
+    if not 0 <= exp.trainable_blocks < blocks:
+        raise ConfigError(f"trainable_blocks must be in 0…{blocks - 1}, not {exp.trainable_blocks}.")
+    return blocks - exp.trainable_blocks
+
+
+def trainable_prefixes(model: nn.Module, split: int) -> tuple[str, ...]:
+    """State-dict prefixes of what training changes: the head and the trunk blocks from ``split`` on."""
+    blocks = len(model.backbone.body._blocks)
+    return ("head.",) + tuple(f"backbone.body._blocks.{i}." for i in range(split, blocks))
+
+
+def trainable_state(model: nn.Module, split: int) -> dict[str, torch.Tensor]:
+    prefixes = trainable_prefixes(model, split)
+    return {k: v for k, v in model.state_dict().items() if k.startswith(prefixes)}
+
+
+def load_trainable_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Load what :func:`trainable_state` saved; any key the model lacks is an error."""
+    unexpected = model.load_state_dict(dict(state), strict=False).unexpected_keys
+    if unexpected:
+        raise ConfigError(f"Checkpoint keys not in the model: {', '.join(unexpected[:5])}.")
 
 
 class CachedPairs:
@@ -302,17 +339,24 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def train_head(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out: Path,
+def train_on_cache(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out: Path,
                sequences: Sequence[Any], resume: bool = False, steps: int | None = None) -> dict[str, Any]:
-    """Train ``model.head`` on the cache, validating on ``sequences``; keeps the best head in ``out``."""
+    """Train the head (and the last ``trainable_blocks`` of the trunk) on the cache, validating on
+    ``sequences``; the best step's weights end up in ``model`` and in ``out/best.pt``."""
     steps = exp.steps if steps is None else int(steps)
-    head = model.head
-    optimizer = torch.optim.AdamW(head.parameters(), lr=exp.lr, weight_decay=exp.weight_decay)
-    ckpt_path, best_path = out / "checkpoint.pt", out / "best_head.pt"
+    split = cache_split(model, exp)
+    start = split if exp.trainable_blocks else None
+    trunk_params = [p for b in model.backbone.body._blocks[split:] for p in b.parameters() if p.requires_grad]
+    groups = [{"params": list(model.head.parameters()), "lr_mult": 1.0}]
+    if trunk_params:
+        groups.append({"params": trunk_params, "lr_mult": exp.trunk_lr_mult})
+    optimizer = torch.optim.AdamW(groups, lr=exp.lr, weight_decay=exp.weight_decay)
+    params = [p for g in groups for p in g["params"]]
+    ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
     state = {"step": 0, "history": [], "validation": [], "best_auc": -1.0, "best_step": -1}
     if resume and ckpt_path.exists():
         saved = torch.load(ckpt_path, weights_only=True)
-        head.load_state_dict(saved["head"])
+        load_trainable_state(model, saved["trained"])
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
     generator = torch.Generator()
@@ -323,15 +367,16 @@ def train_head(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out
     while state["step"] < steps:
         step = state["step"]
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, exp)
-        head.train()
+            group["lr"] = _lr_at(step, exp) * group["lr_mult"]
+        model.train()
         generator.manual_seed(exp.seed * 1_000_003 + step)  # batches depend on the step only: exact resume
         batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
-        terms = distill_losses(model.head_maps(batch["zf"], batch["xf"]), batch, cache.mask, exp.kd_confidence)
+        terms = distill_losses(model.head_maps(batch["zf"], batch["xf"], start), batch, cache.mask,
+                               exp.kd_confidence)
         loss = sum(weights.get(k, 0.0) * v for k, v in terms.items())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(head.parameters(), 10.0)
+        nn.utils.clip_grad_norm_(params, 10.0)
         optimizer.step()
         state["step"] = step + 1
         state["history"].append({"step": step + 1, "loss": float(loss.detach()),
@@ -344,12 +389,12 @@ def train_head(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out
             state["validation"].append({"step": state["step"], "auc": auc})
             if auc > state["best_auc"]:
                 state["best_auc"], state["best_step"] = auc, state["step"]
-                _save_checkpoint(best_path, {"head": head.state_dict(), "step": state["step"]})
+                _save_checkpoint(best_path, {"trained": trainable_state(model, split), "step": state["step"]})
         if state["step"] % exp.checkpoint_every == 0 or done:
-            _save_checkpoint(ckpt_path, {"head": head.state_dict(), "optimizer": optimizer.state_dict(),
-                                         "state": state})
+            _save_checkpoint(ckpt_path, {"trained": trainable_state(model, split),
+                                         "optimizer": optimizer.state_dict(), "state": state})
     bar.close()
-    head.load_state_dict(torch.load(best_path, weights_only=True)["head"])
+    load_trainable_state(model, torch.load(best_path, weights_only=True)["trained"])
     state["this_run_wall_time_s"] = round(time.perf_counter() - started, 1)
     return state
 
@@ -375,7 +420,7 @@ def run_distill(config: Mapping[str, Any], out_dir: str | Path | None = None, re
     paths = build_cache(exp, model, cache_dir, base)
     cache_time = time.perf_counter() - started
     sequences = validation_sequences(exp, base)
-    state = train_head(model, CachedPairs(paths), exp, out, sequences, resume=resume, steps=steps)
+    state = train_on_cache(model, CachedPairs(paths), exp, out, sequences, resume=resume, steps=steps)
     tuned, trials = tune_tracker(model, sequences, exp.tracker, exp.tune) if exp.tune else (dict(exp.tracker), [])
     results = {
         "experiment": exp.name,

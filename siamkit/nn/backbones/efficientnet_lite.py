@@ -197,5 +197,17 @@ class LiteTrunk(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x.flip(1) - INPUT_MEAN) / INPUT_STD  # BGR 0–255 → RGB about −1…1
-        return self.body.features(x, (self.tap,))[0]
+        return self.run_blocks(x, 0)
+
+    def run_blocks(self, x: torch.Tensor, start: int, stop: int | None = None) -> torch.Tensor:
+        """Blocks ``start`` … ``stop − 1`` (``None``: to the tap); ``start = 0`` takes crops and runs the stem.
+
+        Training that keeps the first blocks frozen caches ``run_blocks(crop, 0, k)`` once and trains
+        ``run_blocks(cached, k)``.
+        """
+        if start == 0:
+            x = (x.flip(1) - INPUT_MEAN) / INPUT_STD  # BGR 0–255 → RGB about −1…1
+            x = F.relu6(self.body._bn0(self.body._conv_stem(x)))
+        for block in self.body._blocks[start:stop]:
+            x = block(x)
+        return x
