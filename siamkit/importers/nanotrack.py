@@ -1,4 +1,8 @@
-"""Import HonglinChu's NanoTrack v2 checkpoint (``nanotrackv2.pth``) into :class:`~siamkit.nn.nanotrack.NanoTrackV2`.
+"""Import HonglinChu's NanoTrack checkpoints (``nanotrackv{1,2,3}.pth``) into siamkit's networks.
+
+v2 goes into :class:`~siamkit.nn.nanotrack.NanoTrackV2` (table below), v1 and v3 into
+:class:`~siamkit.nn.nanotrack.NanoTrackV1` / :class:`~siamkit.nn.nanotrack.NanoTrackV3` (tables
+:data:`KEY_TABLE_V1`, :data:`KEY_TABLE_V3`). :func:`detect_version` tells the three apart by their keys.
 
 The file is ``{"epoch", "state_dict", "optimizer"}``. It is read with ``torch.load(weights_only=True)``;
 the optimizer state holds a NumPy float64 scalar, so exactly three NumPy globals are allow-listed for
@@ -28,6 +32,18 @@ checkpoint                                              siamkit
 ======================================================  ==========================================
 
 (``corr_pw_reg`` ↔ ``reg``; a leading ``module.`` from DataParallel is removed first.)
+
+v1 (backbone as above): ``ban_head.corr_pw.CA_layer.{fc1,fc2}`` → ``head.attention.*``;
+``ban_head.{cls,bbox}_tower.{4i, 4i+1, 4i+2}`` → ``head.{cls,reg}_tower.i.{dw, pw, bn}``;
+``ban_head.cls_logits.0`` / ``bbox_pred.0`` → ``head.cls_pred`` / ``head.reg_pred``.
+
+v3 (backbone block 9 → ``backbone.blocks.8``, same slots): per branch ``{br}`` (``corr_*_reg`` ↔ ``reg``)
+``corr_pw_{br}.conv_kernel/conv_search.{0,1}`` → ``head.{br}.z_proj/x_proj.{conv,bn}``,
+``corr_pw_{br}.CA_layer.*`` → ``head.{br}.attention.*``, ``corr_pw_{br}.conv.{0,1,3,4}`` →
+``head.{br}.pw_post.{0,1,3,4}``, ``corr_dw_{br}.conv_kernel/conv_search.{0,1}`` →
+``head.{br}.dw_z_proj/dw_x_proj.{conv,bn}``, ``down_{br}.0`` → ``head.{br}.down``,
+``{cls,bbox}_tower.{5i+j}`` → ``head.{br}.tower.i.j`` and ``cls_logits.0`` / ``bbox_pred.0`` →
+``head.{br}.pred``.
 """
 
 from __future__ import annotations
@@ -46,6 +62,7 @@ import torch
 from siamkit.errors import WeightsError
 
 ARCHITECTURE = "nanotrack_v2"
+ARCHITECTURES = {1: "nanotrack_v1", 2: "nanotrack_v2", 3: "nanotrack_v3"}
 DROPPED_PREFIXES = ("neck.downsample.",)
 
 _TOWER = {"cls_pw_tower": "cls", "bbox_pw_tower": "reg"}
@@ -71,7 +88,7 @@ KEY_TABLE: tuple[tuple[str, Any], ...] = (
     (r"^backbone\.features\.1\.conv\.4\.(.+)$", r"backbone.blocks.0.project.conv.\1"),
     (r"^backbone\.features\.1\.conv\.5\.(.+)$", r"backbone.blocks.0.project.bn.\1"),
     (
-        r"^backbone\.features\.([2-8])\.conv\.(\d)\.(fc\.[02]\.)?(.+)$",
+        r"^backbone\.features\.([2-9])\.conv\.(\d)\.(fc\.[02]\.)?(.+)$",
         lambda m: _block_key(int(m.group(1)), int(m.group(2)), m.group(3), m.group(4), m.group(0)),
     ),
     (r"^ban_head\.corr_pw_(cls|reg)\.conv_kernel\.0\.(.+)$", r"head.\1.z_proj.conv.\2"),
@@ -82,6 +99,51 @@ KEY_TABLE: tuple[tuple[str, Any], ...] = (
     (r"^ban_head\.(cls_pw_tower|bbox_pw_tower)\.(\d+)\.(.+)$", _tower),
     (r"^ban_head\.(cls_pred|bbox_pred)\.0\.(.+)$", lambda m: f"head.{_PRED[m.group(1)]}.pred.{m.group(2)}"),
 )
+
+_BACKBONE_TABLE = KEY_TABLE[:9]
+_BRANCH = {"cls": "cls", "reg": "reg", "bbox": "reg"}
+
+
+def _v1_tower(m: re.Match) -> str:
+    layer, part = divmod(int(m.group(2)), 4)
+    if part == 3:
+        return m.group(0)
+    branch = "cls" if m.group(1) == "cls" else "reg"
+    return f"head.{branch}_tower.{layer}.{_TOWER_PART[part]}.{m.group(3)}"
+
+
+KEY_TABLE_V1: tuple[tuple[str, Any], ...] = (
+    *_BACKBONE_TABLE,
+    (r"^ban_head\.corr_pw\.CA_layer\.(fc[12])\.(.+)$", r"head.attention.\1.\2"),
+    (r"^ban_head\.(cls|bbox)_tower\.(\d+)\.(.+)$", _v1_tower),
+    (r"^ban_head\.cls_logits\.0\.(.+)$", r"head.cls_pred.\1"),
+    (r"^ban_head\.bbox_pred\.0\.(.+)$", r"head.reg_pred.\1"),
+)
+
+
+def _v3_tower(m: re.Match) -> str:
+    layer, part = divmod(int(m.group(2)), 5)
+    return f"head.{_BRANCH[m.group(1)]}.tower.{layer}.{part}.{m.group(3)}"
+
+
+_PROJ = {("pw", "kernel"): "z_proj", ("pw", "search"): "x_proj", ("dw", "kernel"): "dw_z_proj",
+         ("dw", "search"): "dw_x_proj"}
+
+KEY_TABLE_V3: tuple[tuple[str, Any], ...] = (
+    *_BACKBONE_TABLE,
+    (
+        r"^ban_head\.corr_(pw|dw)_(cls|reg)\.conv_(kernel|search)\.([01])\.(.+)$",
+        lambda m: f"head.{m.group(2)}.{_PROJ[m.group(1), m.group(3)]}.{('conv', 'bn')[int(m.group(4))]}.{m.group(5)}",
+    ),
+    (r"^ban_head\.corr_pw_(cls|reg)\.CA_layer\.(fc[12])\.(.+)$", r"head.\1.attention.\2.\3"),
+    (r"^ban_head\.corr_pw_(cls|reg)\.conv\.([0134])\.(.+)$", r"head.\1.pw_post.\2.\3"),
+    (r"^ban_head\.down_(cls|reg)\.0\.(.+)$", r"head.\1.down.\2"),
+    (r"^ban_head\.(cls|bbox)_tower\.(\d+)\.(.+)$", _v3_tower),
+    (r"^ban_head\.cls_logits\.0\.(.+)$", r"head.cls.pred.\1"),
+    (r"^ban_head\.bbox_pred\.0\.(.+)$", r"head.reg.pred.\1"),
+)
+
+KEY_TABLES = {1: KEY_TABLE_V1, 2: KEY_TABLE, 3: KEY_TABLE_V3}
 
 _BLOCK_SLOTS = {0: "expand.conv", 1: "expand.bn", 3: "dw.conv", 4: "dw.bn", 7: "project.conv", 8: "project.bn"}
 
@@ -96,24 +158,34 @@ def _block_key(block: int, slot: int, fc: str | None, rest: str, original: str) 
     return f"backbone.blocks.{block - 1}.{_BLOCK_SLOTS[slot]}.{rest}"
 
 
-def map_key(key: str) -> str | None:
+def detect_version(state: Mapping[str, Any]) -> int:
+    """NanoTrack version (1, 2 or 3) of a checkpoint state dict, told by keys only v1 or v3 have."""
+    keys = {k[len("module.") :] if k.startswith("module.") else k for k in state}
+    if any(k.startswith("ban_head.corr_pw.") for k in keys):
+        return 1
+    if any(k.startswith(("backbone.features.9.", "ban_head.corr_dw_")) for k in keys):
+        return 3
+    return 2
+
+
+def map_key(key: str, version: int = 2) -> str | None:
     """siamkit name of a checkpoint key; ``None`` for dropped keys; the key itself when no rule applies."""
     if key.startswith("module."):
         key = key[len("module.") :]
     if key.startswith(DROPPED_PREFIXES):
         return None
-    for pattern, replacement in KEY_TABLE:
+    for pattern, replacement in KEY_TABLES[version]:
         match = re.match(pattern, key)
         if match:
             return replacement(match) if callable(replacement) else match.expand(replacement)
     return key
 
 
-def map_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename every checkpoint key with :data:`KEY_TABLE` (unmapped keys keep their name, dropped keys go)."""
+def map_state_dict(state: Mapping[str, torch.Tensor], version: int = 2) -> dict[str, torch.Tensor]:
+    """Rename every checkpoint key with the version's table (unmapped keys keep their name, dropped keys go)."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        new = map_key(key)
+        new = map_key(key, version)
         if new is not None:
             out[new] = value
     return out
@@ -158,9 +230,45 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_nanotrack_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """The checkpoint's weights renamed to siamkit keys (not yet checked against a model)."""
-    return map_state_dict(read_checkpoint(path)["state_dict"])
+def load_nanotrack_state(path: str | Path, version: int | None = None) -> dict[str, torch.Tensor]:
+    """The checkpoint's weights renamed to siamkit keys (not yet checked against a model).
+
+    ``version`` defaults to the one :func:`detect_version` reads from the keys.
+    """
+    raw = read_checkpoint(path)["state_dict"]
+    return map_state_dict(raw, detect_version(raw) if version is None else version)
+
+
+def build_network(version: int):
+    """An untrained siamkit NanoTrack network of ``version`` 1, 2 or 3."""
+    from siamkit.nn.nanotrack import NanoTrackV1, NanoTrackV2, NanoTrackV3
+
+    classes = {1: NanoTrackV1, 2: NanoTrackV2, 3: NanoTrackV3}
+    if version not in classes:
+        raise WeightsError(f"Unknown NanoTrack version {version!r}; siamkit knows 1, 2 and 3.")
+    return classes[version]()
+
+
+def load_nanotrack(path: str | Path, version: int | None = None, device: str | torch.device | None = None):
+    """Build the network of the checkpoint's version (or ``version``), load it strictly, eval mode."""
+    from siamkit.zoo import check_state_dict
+
+    raw = read_checkpoint(path)["state_dict"]
+    found = detect_version(raw)
+    if version is not None and version != found:
+        raise WeightsError(
+            f"{path} holds NanoTrack v{found} weights, not v{version}.",
+            hint=f"Pass version={found} (or leave it out), or the nanotrackv{version}.pth file.",
+        )
+    model = build_network(found)
+    state = map_state_dict(raw, found)
+    expected = model.state_dict()
+    check_state_dict(expected, state, source=f"weights in {path}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
 
 
 def load_nanotrack_v2(path: str | Path, device: str | torch.device | None = None):
@@ -169,7 +277,7 @@ def load_nanotrack_v2(path: str | Path, device: str | torch.device | None = None
     from siamkit.zoo import check_state_dict
 
     model = NanoTrackV2()
-    state = load_nanotrack_state(path)
+    state = load_nanotrack_state(path, version=2)
     expected = model.state_dict()
     check_state_dict(expected, state, source=f"weights in {path}")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
@@ -189,21 +297,22 @@ def sha256(path: str | Path) -> str:
 
 
 def convert_to_zoo(pth: str | Path, out: str | Path, half: bool = False) -> Path:
-    """Convert ``nanotrackv2.pth`` into a zoo entry ``out.safetensors`` + ``out.yaml``; returns the weights path.
+    """Convert ``nanotrackv{1,2,3}.pth`` into a zoo entry ``out.safetensors`` + ``out.yaml``; returns the weights path.
 
     The weights are third-party (Apache-2.0): write them to a folder of your own (e.g. one listed in
     ``SIAMKIT_ZOO``), not into the siamkit repository.
     """
     from siamkit.zoo import save_model
 
-    model = load_nanotrack_v2(pth)
+    model = load_nanotrack(pth)
     epoch = read_checkpoint(pth).get("epoch")
     meta = {
         "task": "tracking",
         "tracker": "nanotrack",
-        "source": "HonglinChu/SiamTrackers NanoTrack/models/pretrained/nanotrackv2.pth",
+        "version": model.version,
+        "source": f"HonglinChu/SiamTrackers NanoTrack/models/pretrained/nanotrackv{model.version}.pth",
         "license": "Apache-2.0",
         "sha256": sha256(pth),
         "epoch": int(epoch) if epoch is not None else None,
     }
-    return save_model(model, out, architecture=ARCHITECTURE, config={}, meta=meta, half=half)
+    return save_model(model, out, architecture=ARCHITECTURES[model.version], config={}, meta=meta, half=half)

@@ -13,6 +13,18 @@ Network of HonglinChu's NanoTrack v2 (SiamTrackers, ``NanoTrack/``), rewritten f
 
 The original checkpoint also stores an adjust layer (``neck.downsample``) that its forward pass never
 calls; it is not part of this module (the importer drops those keys).
+
+Versions 1 and 3 (:class:`NanoTrackV1`, :class:`NanoTrackV3`) share the tracker interface:
+
+- **v1**: same backbone; ONE pixel-wise correlation of the raw 48-channel features (no projections) and
+  one channel-attention gate feed both towers; the classification tower is 3 separable blocks
+  (5×5, 5×5, 3×3 depth-wise; 64→128→128→128), the regression tower 4 (3×3, 3×3, 5×5, 5×5; 64→96→…→96).
+- **v3**: backbone with a ninth block (96 channels); per branch a pixel-wise path (projections,
+  correlation, gate, then 2×2 depth-wise conv → BN → ReLU6 → 1×1 conv → BN, which makes the map 15×15)
+  and a depth-wise path (projections, the template's central 4×4 cells correlated channel by channel
+  with padding 1 → 15×15), concatenated (64 + 96) and reduced to 96 by a 1×1 conv; then six blocks of
+  3×3 depth-wise → BN → ReLU6 → 1×1 → BN (no activation after it) and the 1×1 prediction. The score
+  map is 15×15 (points at −112 … +112 px).
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import torch
 from torch import nn
 
 from siamkit.config import MODELS
-from siamkit.nn.backbones.mobilenetv3 import mobilenetv3_small_nanotrack
+from siamkit.nn.backbones.mobilenetv3 import mobilenetv3_small_nanotrack, mobilenetv3_small_nanotrack_v3
 
 
 def pixelwise_xcorr(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -57,11 +69,11 @@ class ChannelAttention(nn.Module):
 
 
 class SeparableBlock(nn.Module):
-    """3×3 depth-wise conv → 1×1 conv → BN → ReLU6 (no conv biases)."""
+    """k×k depth-wise conv (3×3 unless told) → 1×1 conv → BN → ReLU6 (no conv biases)."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, kernel: int = 3):
         super().__init__()
-        self.dw = nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False)
+        self.dw = nn.Conv2d(cin, cin, kernel, padding=(kernel - 1) // 2, groups=cin, bias=False)
         self.pw = nn.Conv2d(cin, cout, 1, bias=False)
         self.bn = nn.BatchNorm2d(cout)
 
@@ -106,6 +118,7 @@ class NanoTrackV2(nn.Module):
 
     kind = "ban"
     anchor_num = 0
+    version = 2
 
     def __init__(self, exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6):
         super().__init__()
@@ -134,3 +147,162 @@ class NanoTrackV2(nn.Module):
 def build_nanotrack_v2(exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6):
     """NanoTrack v2 (HonglinChu/SiamTrackers) — 334,078 parameters without the unused adjust layer."""
     return NanoTrackV2(exemplar_size=exemplar_size, instance_size=instance_size, width=width, depth=depth)
+
+
+class NanoTrackBase(nn.Module):
+    """Shared tracker interface: ``template(z)`` → features, ``search(x, zf)`` → ``cls``/``loc``.
+
+    Inputs are float BGR crops in 0–255 (no normalisation): 127 px template, 255 px search region.
+    """
+
+    kind = "ban"
+    anchor_num = 0
+    version = 0
+
+    def template(self, z: torch.Tensor) -> torch.Tensor:
+        """B×3×127×127 template crops → B×C×8×8 features."""
+        return self.backbone(z)
+
+    def search(self, x: torch.Tensor, zf: torch.Tensor) -> dict[str, torch.Tensor]:
+        """B×3×255×255 search crops and template features → ``cls`` B×2×S×S, ``loc`` B×4×S×S."""
+        cls, loc = self.head(zf, self.backbone(x))
+        return {"cls": cls, "loc": loc}
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.search(x, self.template(z))
+
+
+class NanoTrackV1Head(nn.Module):
+    """v1 head: one shared pixel-wise correlation + gate, then separate cls (2) and reg (4, exp-ed) towers."""
+
+    CLS_TOWER = ((5, 128), (5, 128), (3, 128))
+    REG_TOWER = ((3, 96), (3, 96), (5, 96), (5, 96))
+
+    def __init__(self, template_cells: int = 64):
+        super().__init__()
+        self.attention = ChannelAttention(template_cells)
+        self.cls_tower = self._tower(template_cells, self.CLS_TOWER)
+        self.reg_tower = self._tower(template_cells, self.REG_TOWER)
+        self.cls_pred = nn.Conv2d(self.CLS_TOWER[-1][1], 2, 1)
+        self.reg_pred = nn.Conv2d(self.REG_TOWER[-1][1], 4, 1)
+
+    @staticmethod
+    def _tower(cin: int, layers: tuple[tuple[int, int], ...]) -> nn.Sequential:
+        blocks = []
+        for kernel, cout in layers:
+            blocks.append(SeparableBlock(cin, cout, kernel))
+            cin = cout
+        return nn.Sequential(*blocks)
+
+    def forward(self, zf: torch.Tensor, xf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        corr = self.attention(pixelwise_xcorr(zf, xf))
+        return self.cls_pred(self.cls_tower(corr)), torch.exp(self.reg_pred(self.reg_tower(corr)))
+
+
+class NanoTrackV1(NanoTrackBase):
+    """NanoTrack v1 network (HonglinChu/SiamTrackers ``configv1.yaml``): 16×16 score map."""
+
+    version = 1
+
+    def __init__(self, exemplar_size: int = 127, instance_size: int = 255):
+        super().__init__()
+        self.backbone = mobilenetv3_small_nanotrack()
+        self.stride = self.backbone.stride
+        self.exemplar_size = exemplar_size
+        self.instance_size = instance_size
+        z_side = -(-exemplar_size // self.stride)
+        self.score_size = -(-instance_size // self.stride)
+        self.head = NanoTrackV1Head(z_side * z_side)
+
+
+def depthwise_xcorr(z: torch.Tensor, x: torch.Tensor, padding: int = 0) -> torch.Tensor:
+    """Channel-by-channel correlation: B×C×k×k template over B×C×H×W search (zero ``padding``)."""
+    b, c, h, w = x.shape
+    out = nn.functional.conv2d(
+        x.reshape(1, b * c, h, w), z.reshape(b * c, 1, z.shape[2], z.shape[3]), padding=padding, groups=b * c
+    )
+    return out.reshape(b, c, out.shape[2], out.shape[3])
+
+
+class PixelwiseBranchV3(nn.Module):
+    """One v3 branch: pixel-wise and depth-wise correlations fused, six-block tower, ``out`` maps."""
+
+    def __init__(self, feat: int = 96, template_cells: int = 64, depth: int = 6, out: int = 2, core: int = 4):
+        super().__init__()
+        self.core = core
+        self.z_proj = ConvBNBias(feat)
+        self.x_proj = ConvBNBias(feat)
+        self.attention = ChannelAttention(template_cells)
+        self.pw_post = nn.Sequential(
+            nn.Conv2d(template_cells, template_cells, 2, groups=template_cells, bias=False),
+            nn.BatchNorm2d(template_cells),
+            nn.ReLU6(),
+            nn.Conv2d(template_cells, template_cells, 1),
+            nn.BatchNorm2d(template_cells),
+        )
+        self.dw_z_proj = ConvBNBias(feat)
+        self.dw_x_proj = ConvBNBias(feat)
+        self.down = nn.Conv2d(template_cells + feat, feat, 1)
+        self.tower = nn.Sequential(
+            *[
+                nn.Sequential(
+                    nn.Conv2d(feat, feat, 3, padding=1, groups=feat, bias=False),
+                    nn.BatchNorm2d(feat),
+                    nn.ReLU6(),
+                    nn.Conv2d(feat, feat, 1, bias=False),
+                    nn.BatchNorm2d(feat),
+                )
+                for _ in range(depth)
+            ]
+        )
+        self.pred = nn.Conv2d(feat, out, 1)
+
+    def forward(self, zf: torch.Tensor, xf: torch.Tensor) -> torch.Tensor:
+        pw = self.pw_post(self.attention(pixelwise_xcorr(self.z_proj(zf), self.x_proj(xf))))
+        side = zf.shape[3]
+        if side > self.core:  # the template's central core×core cells (2:6 of 8)
+            lo = (side - self.core) // 2
+            zf = zf[:, :, lo : lo + self.core, lo : lo + self.core]
+        dw = depthwise_xcorr(self.dw_z_proj(zf), self.dw_x_proj(xf), padding=1)
+        return self.pred(self.tower(self.down(torch.cat([pw, dw], dim=1))))
+
+
+class NanoTrackV3Head(nn.Module):
+    """v3 head: classification (2 logits) and regression (exp → l, t, r, b) :class:`PixelwiseBranchV3`."""
+
+    def __init__(self, feat: int = 96, template_cells: int = 64, depth: int = 6):
+        super().__init__()
+        self.cls = PixelwiseBranchV3(feat, template_cells, depth, 2)
+        self.reg = PixelwiseBranchV3(feat, template_cells, depth, 4)
+
+    def forward(self, zf: torch.Tensor, xf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cls(zf, xf), torch.exp(self.reg(zf, xf))
+
+
+class NanoTrackV3(NanoTrackBase):
+    """NanoTrack v3 network (``configv3.yaml``): 96-channel features, fused correlations, 15×15 score map."""
+
+    version = 3
+
+    def __init__(self, exemplar_size: int = 127, instance_size: int = 255, depth: int = 6):
+        super().__init__()
+        self.backbone = mobilenetv3_small_nanotrack_v3()
+        self.stride = self.backbone.stride
+        self.exemplar_size = exemplar_size
+        self.instance_size = instance_size
+        z_side = -(-exemplar_size // self.stride)
+        x_side = -(-instance_size // self.stride)
+        self.score_size = x_side - 1  # the 2×2 depth-wise conv (pixel-wise path) and 4×4 core + padding 1
+        self.head = NanoTrackV3Head(self.backbone.out_channels, z_side * z_side, depth)
+
+
+@MODELS.register("nanotrack_v1")
+def build_nanotrack_v1(exemplar_size: int = 127, instance_size: int = 255):
+    """NanoTrack v1 (HonglinChu/SiamTrackers) without the unused adjust layer."""
+    return NanoTrackV1(exemplar_size=exemplar_size, instance_size=instance_size)
+
+
+@MODELS.register("nanotrack_v3")
+def build_nanotrack_v3(exemplar_size: int = 127, instance_size: int = 255, depth: int = 6):
+    """NanoTrack v3 (HonglinChu/SiamTrackers) without the unused adjust layer."""
+    return NanoTrackV3(exemplar_size=exemplar_size, instance_size=instance_size, depth=depth)

@@ -1,8 +1,9 @@
 """MobileNetV3-Small, truncated the way NanoTrack uses it (stride 16, 48 output channels).
 
-NanoTrack keeps the stem and the first eight inverted-residual blocks of MobileNetV3-Small ×1.0
+NanoTrack v1/v2 keep the stem and the first eight inverted-residual blocks of MobileNetV3-Small ×1.0
 (Howard et al., 2019) and drops the rest, so a 255 px crop gives a 16×16×48 map and a 127 px crop
-an 8×8×48 map. Every convolution pads by ``(k − 1)/2``, so the map side is ``ceil(input / 16)``.
+an 8×8×48 map (v3 adds a ninth, stride-1 block to 96 channels). Every convolution pads by
+``(k − 1)/2``, so the map side is ``ceil(input / 16)``.
 
 Block settings are ``(kernel, hidden, out, squeeze-excite, hard-swish, stride)``; the squeeze-excite
 gate sits between the depth-wise convolution's batch-norm and its activation (NanoTrack's order).
@@ -25,6 +26,12 @@ NANOTRACK_BLOCKS: tuple[tuple[int, int, int, bool, bool, int], ...] = (
     (5, 240, 40, True, True, 1),
     (5, 120, 48, True, True, 1),
     (5, 144, 48, True, True, 1),
+)
+
+# NanoTrack v3 adds one more stride-1 block (48 → 288 → 96 channels), so its features have 96 channels.
+NANOTRACK_V3_BLOCKS: tuple[tuple[int, int, int, bool, bool, int], ...] = (
+    *NANOTRACK_BLOCKS,
+    (5, 288, 96, True, True, 1),
 )
 
 
@@ -113,5 +120,10 @@ class MobileNetV3Small(nn.Module):
 
 
 def mobilenetv3_small_nanotrack() -> MobileNetV3Small:
-    """The truncated MobileNetV3-Small of NanoTrack v2 (190,520 parameters, stride 16, 48 channels)."""
+    """The truncated MobileNetV3-Small of NanoTrack v1 and v2 (190,520 parameters, stride 16, 48 channels)."""
     return MobileNetV3Small(NANOTRACK_BLOCKS)
+
+
+def mobilenetv3_small_nanotrack_v3() -> MobileNetV3Small:
+    """NanoTrack v3's trunk: v2's plus a 5×5 block to 96 channels (stride 16 kept)."""
+    return MobileNetV3Small(NANOTRACK_V3_BLOCKS)
