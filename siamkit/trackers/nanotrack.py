@@ -1,4 +1,4 @@
-"""NanoTrack v2 tracker: the pretrained HonglinChu model with its published test-time procedure.
+"""NanoTrack tracker (v1, v2, v3): the pretrained HonglinChu models with their published test-time procedure.
 
 Per frame: crop a square of side s_x = round(s_z · 255/127) around the previous centre (mean-colour
 padding), run the search branch against the cached template features, score the 16×16 grid points
@@ -7,8 +7,15 @@ changes, mix in a Hann window, take the best point and move the box there with a
 The state, network and post-processing stay in torch on the model's device; one small copy per frame
 (box and score) leaves it.
 
-Constants follow ``configv2.yaml`` (TRACK): penalty_k 0.150, window_influence 0.490, lr 0.385,
-exemplar 127, instance 255, context 0.5, stride 16, 16×16 points at −128, −112, …, +112 px.
+Constants follow the authors' ``configv{1,2,3}.yaml`` (TRACK), kept as presets ``v1``/``v2``/``v3`` in
+``configs/nanotrack.yaml``; the builder picks the preset of the loaded weights' version. v2: penalty_k 0.150,
+window_influence 0.490, lr 0.385, exemplar 127, instance 255, context 0.5, stride 16, 16×16 points at
+−128, −112, …, +112 px (v3: 15×15 points at −112 … +112).
+
+``cv2.TrackerNano`` (OpenCV ``modules/video/src/tracking/tracker_nano.cpp``) runs the same v2 graphs
+but is a different tracker; :data:`OPENCV_STEPS` names each place it departs from the original, and
+``NanoTrackConfig.opencv`` adopts any of them (preset ``opencv`` adopts all, with OpenCV's constants
+window 0.455, penalty_k 0.055, lr 0.37). The original's behaviour stays the default.
 By default the crops are made like the original's: padding colour truncated to uint8 and the square
 resized with OpenCV's fixed-point uint8 bilinear arithmetic (:func:`crop_like_original`, in torch on the
 device, bit-exact with ``cv2.resize`` of OpenCV 5.0 on x86), so the network sees the very same pixels. For
@@ -37,12 +44,31 @@ from siamkit.ops.crop import crop_batch, frame_to_tensor
 from siamkit.trackers.base import Tracker, TrackResult
 
 WEIGHTS_ENV = "SIAMKIT_NANOTRACK"
-DEFAULT_WEIGHTS = Path("..") / "shared" / "data" / "peers" / "nanotrack_v2" / "nanotrackv2.pth"
+ZOO_NAMES = ("nanotrack_v2", "nanotrack_v3", "nanotrack_v1")  # looked up in this order when no path is given
+
+
+# Where cv2.TrackerNano departs from the original NanoTrack tracker (each adoptable on its own):
+#   rgb           the network gets RGB crops (blobFromImage swapRB=true); it was trained on BGR (cv2.imread).
+#   window        the cosine window is cv2.createHanningWindow's, which is the SQUARE ROOT of the Hann
+#                 outer product (flatter: 0.25 → 0.5 half-way out).
+#   scale_penalty the scale change is measured against sizeCal(targetPos), the target's CENTRE
+#                 coordinates in frame pixels, instead of its (crop-scaled) size.
+#   geometry      integer Rect input (outward-rounded like siamkit's opencv:nano wrapper), centre x + w/2,
+#                 template side truncated, context from int(w + h), search side int(2·s_z) (255/127 is
+#                 integer division) with the scale still 127/s_z, crop origin int(c) − (side+1)//2,
+#                 float32 arithmetic throughout.
+#   padding       the padding colour is the CURRENT frame's mean, rounded (the original: frame 1's, truncated).
+#   int_box       the box returned is truncated to integers (cv::Rect); the state stays float.
+OPENCV_STEPS = ("rgb", "window", "scale_penalty", "geometry", "padding", "int_box")
 
 
 @dataclass(frozen=True)
 class NanoTrackConfig:
-    """Test-time hyper-parameters of NanoTrack v2 (``configv2.yaml``, section TRACK)."""
+    """Test-time hyper-parameters of NanoTrack (``configv{1,2,3}.yaml``, section TRACK; defaults: v2).
+
+    ``output_size`` is the score-map side the config was made for (checked against the model; ``None``
+    takes the model's). ``opencv`` lists the :data:`OPENCV_STEPS` to adopt (empty: the original tracker).
+    """
 
     exemplar_size: int = 127
     instance_size: int = 255
@@ -52,6 +78,17 @@ class NanoTrackConfig:
     lr: float = 0.385
     min_size: float = 10.0
     uint8_crops: bool = True
+    output_size: int | None = None
+    opencv: tuple[str, ...] = ()
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.opencv) - set(OPENCV_STEPS))
+        if unknown:
+            raise ConfigError(
+                f"Unknown OpenCV step(s) {', '.join(unknown)} in NanoTrackConfig.opencv.",
+                hint=f"Known: {', '.join(OPENCV_STEPS)}.",
+            )
 
 
 _COEF_SCALE = 1 << 11  # OpenCV's INTER_RESIZE_COEF_SCALE (11-bit fixed-point weights)
@@ -80,7 +117,12 @@ def _cv2_linear_taps(src: torch.Tensor, dst: int, clamp: bool) -> tuple[torch.Te
 
 
 def crop_like_original(
-    frame: torch.Tensor, centre: torch.Tensor, side: torch.Tensor, out_size: int, avg: torch.Tensor
+    frame: torch.Tensor,
+    centre: torch.Tensor,
+    side: torch.Tensor,
+    out_size: int,
+    avg: torch.Tensor,
+    origin: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The original tracker's crop, bit for bit, computed on ``frame``'s device.
 
@@ -93,13 +135,16 @@ def crop_like_original(
     Args:
         frame: 1×C×H×W uint8 frame. centre: (cx, cy). side: crop side (rounded here).
         out_size: output side. avg: C padding colours (truncated to integers here).
+        origin: optional (x0, y0) top-left pixel replacing the one computed from ``centre``.
 
     Returns:
         1×C×out×out float32 crop with integer values 0–255.
     """
     _, channels, height, width = frame.shape
     side = torch.clamp(torch.round(side.to(torch.float64)), min=1)
-    origin = torch.floor(centre.to(torch.float64) - (side + 1) / 2 + 0.5).to(torch.long)
+    if origin is None:
+        origin = torch.floor(centre.to(torch.float64) - (side + 1) / 2 + 0.5).to(torch.long)
+    origin = origin.to(torch.long)
     x0, x1, a0, a1 = _cv2_linear_taps(side, out_size, clamp=True)
     y0, y1, b0, b1 = _cv2_linear_taps(side, out_size, clamp=False)
     fill = avg.to(torch.float64).floor().to(torch.int32)
@@ -119,12 +164,20 @@ def crop_like_original(
     return out.clamp(0, 255).to(torch.float32)[None]
 
 
-def crop_cv2_uint8(frame: np.ndarray, centre, side: int, out_size: int, avg: np.ndarray) -> torch.Tensor:
-    """CPU twin of :func:`crop_like_original` on an H×W×3 uint8 array: uint8 padding, ``cv2.resize``."""
+def crop_cv2_uint8(
+    frame: np.ndarray, centre, side: int, out_size: int, avg: np.ndarray, origin: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """CPU twin of :func:`crop_like_original` on an H×W×3 uint8 array: uint8 padding, ``cv2.resize``.
+
+    ``origin`` (x0, y0) overrides the top-left pixel (OpenCV's TrackerNano places its crops differently).
+    """
     side = max(int(side), 1)
     height, width = frame.shape[:2]
-    x0 = math.floor(centre[0] - (side + 1) / 2 + 0.5)
-    y0 = math.floor(centre[1] - (side + 1) / 2 + 0.5)
+    if origin is None:
+        x0 = math.floor(centre[0] - (side + 1) / 2 + 0.5)
+        y0 = math.floor(centre[1] - (side + 1) / 2 + 0.5)
+    else:
+        x0, y0 = int(origin[0]), int(origin[1])
     xs, ys, xe, ye = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
     if xs == x0 and ys == y0 and xe == x0 + side and ye == y0 + side:
         patch = frame[ys:ye, xs:xe]
@@ -198,8 +251,31 @@ def penalised_scores(
     return pscore, penalty
 
 
+def opencv_window(score_size: int, device: Any = None) -> torch.Tensor:
+    """``cv2.createHanningWindow`` flattened: the square root of the Hann outer product, float32."""
+    window = cv2.createHanningWindow((score_size, score_size), cv2.CV_32F)
+    return torch.from_numpy(np.ascontiguousarray(window).reshape(-1)).to(device)
+
+
+def opencv_rect(box: np.ndarray, frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Integer (x, y, w, h) that covers ``box`` (floor the corner, ceil the far edge, stay inside the frame).
+
+    The rule of siamkit's ``opencv:nano`` wrapper, so both trackers start from the same cv::Rect.
+    """
+    width, height = frame_size
+    x1 = int(np.clip(np.floor(box[0]), 0, width - 1))
+    y1 = int(np.clip(np.floor(box[1]), 0, height - 1))
+    x2 = int(np.clip(np.ceil(box[0] + box[2]), x1 + 1, width))
+    y2 = int(np.clip(np.ceil(box[1] + box[3]), y1 + 1, height))
+    return x1, y1, x2 - x1, y2 - y1
+
+
 class NanoTrackTracker(Tracker):
-    """Single-object NanoTrack v2 tracker over a :class:`~siamkit.nn.nanotrack.NanoTrackV2` model."""
+    """Single-object NanoTrack tracker over any model with ``template``, ``search``, ``score_size``, ``stride``.
+
+    With ``config.opencv`` empty it is the original tracker (float64 state, bit-exact crops); any
+    :data:`OPENCV_STEPS` switch it to cv2.TrackerNano's float32 procedure with those steps adopted.
+    """
 
     name = "nanotrack"
 
@@ -211,6 +287,12 @@ class NanoTrackTracker(Tracker):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         size = int(model.score_size)
+        if self.config.output_size is not None and self.config.output_size != size:
+            raise ConfigError(
+                f"The config is for a {self.config.output_size}×{self.config.output_size} score map, "
+                f"the model gives {size}×{size}.",
+                hint="Use the preset of the weights' version (v1, v2: 16; v3: 15).",
+            )
         self.points = grid_points(size, int(model.stride), self.device)
         self.window = hann_window(size, self.device)
         self._state: torch.Tensor | None = None  # cx, cy, w, h (float64, on device)
@@ -233,6 +315,9 @@ class NanoTrackTracker(Tracker):
 
     @torch.no_grad()
     def _init(self, frame: Any, box: np.ndarray) -> None:
+        if self.config.opencv:
+            self._init_opencv(frame, box)
+            return
         x, y, w, h = (float(v) for v in box)
         self._state = torch.tensor([x + (w - 1) / 2, y + (h - 1) / 2, w, h], dtype=torch.float64, device=self.device)
         frame_t = frame_to_tensor(frame, self.device)
@@ -243,6 +328,8 @@ class NanoTrackTracker(Tracker):
 
     @torch.no_grad()
     def _track(self, frame: Any) -> TrackResult:
+        if self.config.opencv:
+            return self._track_opencv(frame)
         cfg = self.config
         s_z = self._context_side()
         scale_z = cfg.exemplar_size / s_z
@@ -265,9 +352,119 @@ class NanoTrackTracker(Tracker):
         result = torch.stack([cx - w / 2, cy - h / 2, w, h, score[best], pscore[best]]).cpu().numpy()
         return TrackResult(box=result[:4].copy(), score=float(result[4]), extra={"pscore": float(result[5])})
 
+    # ------------------------------------------------------------------ cv2.TrackerNano's steps
+
+    def _steps(self) -> frozenset[str]:
+        return frozenset(self.config.opencv)
+
+    def _frame_in(self, frame: Any) -> Any:
+        """The frame the network path sees: channels reversed under the ``rgb`` step."""
+        if "rgb" not in self._steps():
+            return frame
+        if isinstance(frame, np.ndarray):
+            return np.ascontiguousarray(frame[:, :, ::-1])
+        return frame.flip(-1)
+
+    def _pad_colour(self, frame: Any) -> torch.Tensor:
+        """Padding colour: the frame's mean, rounded half to even like ``saturate_cast<uchar>`` (``padding``)."""
+        if isinstance(frame, np.ndarray):
+            mean = torch.from_numpy(frame.reshape(-1, frame.shape[2]).mean(0, dtype=np.float64))
+        else:
+            mean = frame.reshape(-1, frame.shape[2]).to(torch.float64).mean(0)
+        return torch.round(mean).to(self.device)
+
+    def _crop_at(self, frame: Any, centre: torch.Tensor, side: int, out_size: int) -> torch.Tensor:
+        """Crop for the OpenCV-step path; under ``geometry`` the origin is int(c) − (side + 1)//2."""
+        origin = None
+        if "geometry" in self._steps():
+            origin = (int(torch.trunc(centre[0])) - (side + 1) // 2, int(torch.trunc(centre[1])) - (side + 1) // 2)
+        if isinstance(frame, np.ndarray) and self.device.type == "cpu" and self.config.uint8_crops:
+            return crop_cv2_uint8(frame, centre.tolist(), side, out_size, self._avg.cpu().numpy(), origin=origin)
+        frame_t = frame_to_tensor(frame, self.device)
+        side_t = torch.tensor(float(side), dtype=torch.float64, device=self.device)
+        origin_t = None if origin is None else torch.tensor(origin, device=self.device)
+        return crop_like_original(frame_t, centre.to(torch.float64), side_t, out_size, self._avg, origin=origin_t)
+
+    def _init_opencv(self, frame: Any, box: np.ndarray) -> None:
+        steps, f32 = self._steps(), torch.float32
+        frame = self._frame_in(frame)
+        if "geometry" in steps:
+            x, y, w, h = (float(v) for v in opencv_rect(box, self._frame_size))
+            pos = torch.tensor([x, y], dtype=f32) + torch.tensor([w, h], dtype=f32) * 0.5
+        else:
+            x, y, w, h = (float(v) for v in box)
+            pos = torch.tensor([x + (w - 1) / 2, y + (h - 1) / 2], dtype=f32)
+        size = torch.tensor([w, h], dtype=f32)
+        total = size.sum()
+        extent = torch.sqrt((size[0] + 0.5 * total) * (size[1] + 0.5 * total))
+        s_z = int(torch.trunc(extent)) if "geometry" in steps else int(torch.round(extent))
+        self._state = torch.cat([pos, size]).to(self.device)
+        if "padding" in steps:
+            self._avg = self._pad_colour(frame)
+        else:
+            self._avg = frame_to_tensor(frame, self.device).to(torch.float64).mean(dim=(0, 2, 3)).floor()
+        z = self._crop_at(frame, self._state[:2], s_z, self.config.exemplar_size)
+        self._zf = self.model.template(z)
+        self._window32 = (
+            opencv_window(int(self.model.score_size), self.device)
+            if "window" in steps
+            else self.window.to(f32)
+        )
+
+    def _track_opencv(self, frame: Any) -> TrackResult:
+        cfg, steps, f32 = self.config, self._steps(), torch.float32
+        frame = self._frame_in(frame)
+        pos, size = self._state[:2], self._state[2:]
+        if "geometry" in steps:
+            total = torch.trunc(size.sum())
+            s_z = torch.sqrt((size[0] + cfg.context_amount * total) * (size[1] + cfg.context_amount * total))
+            s_x = int(torch.trunc(s_z * (cfg.instance_size // cfg.exemplar_size)))
+        else:
+            pad = cfg.context_amount * size.sum()
+            s_z = torch.sqrt((size[0] + pad) * (size[1] + pad))
+            s_x = int(torch.round(s_z * (cfg.instance_size / cfg.exemplar_size)))
+        scale_z = cfg.exemplar_size / s_z
+        target = size * scale_z
+        if "padding" in steps:
+            self._avg = self._pad_colour(frame)
+        x = self._crop_at(frame, pos, s_x, cfg.instance_size)
+        out = self.model.search(x, self._zf)
+        score = torch.softmax(out["cls"][0].reshape(2, -1).to(f32), dim=0)[1]
+        ltrb = out["loc"][0].reshape(4, -1).to(f32)
+        half = cfg.instance_size // 2
+        grid = self.points.to(f32) + half
+        x1, y1 = grid[:, 0] - ltrb[0], grid[:, 1] - ltrb[1]
+        x2, y2 = grid[:, 0] + ltrb[2], grid[:, 1] + ltrb[3]
+        pw, ph = x2 - x1, y2 - y1
+        reference = pos if "scale_penalty" in steps else target
+        s_c = _change(_padded_size(pw, ph) / _padded_size(reference[0], reference[1]))
+        r_c = _change((target[0] / target[1]) / (pw / ph))
+        penalty = torch.exp((r_c * s_c - 1) * cfg.penalty_k * -1)
+        pscore = penalty * score * (1.0 - cfg.window_influence) + self._window32 * cfg.window_influence
+        best = torch.argmax(pscore)  # first maximum in row-major order, like cv::minMaxIdx
+        centre = torch.stack([(x1[best] + x2[best]) / 2, (y1[best] + y2[best]) / 2])
+        shift = (centre - half) / scale_z
+        pred = torch.stack([pw[best], ph[best]]) / scale_z
+        previous = target / scale_z if "geometry" in steps else size
+        lr = penalty[best] * score[best] * cfg.lr
+        width, height = self._frame_size
+        limit = torch.tensor([width, height], dtype=f32, device=self.device)
+        new_pos = torch.minimum(torch.clamp(pos + shift, min=0), limit)
+        new_size = torch.minimum(torch.clamp(pred * lr + (1 - lr) * previous, min=cfg.min_size), limit)
+        self._state = torch.cat([new_pos, new_size])
+        box = torch.cat([new_pos - new_size / 2, new_size])
+        if "int_box" in steps:
+            box = torch.trunc(box)
+        result = torch.cat([box, score[best][None], pscore[best][None]]).to(torch.float64).cpu().numpy()
+        return TrackResult(box=result[:4].copy(), score=float(result[4]), extra={"pscore": float(result[5])})
+
 
 def resolve_weights(weights: str | Path | None) -> str | Path:
-    """The weights to load: the argument, else ``$SIAMKIT_NANOTRACK``, else ``../shared/data/peers/…``."""
+    """The weights to load: the argument (a path or a zoo name), else ``$SIAMKIT_NANOTRACK``, else a zoo entry.
+
+    The zoo entry is one made by :func:`siamkit.importers.nanotrack.convert_to_zoo` and named
+    ``nanotrack_v2`` (or ``nanotrack_v3``, ``nanotrack_v1``) in a zoo folder (``SIAMKIT_ZOO``).
+    """
     if weights is not None:
         return weights
     env = os.environ.get(WEIGHTS_ENV)
@@ -275,45 +472,85 @@ def resolve_weights(weights: str | Path | None) -> str | Path:
         if not Path(env).is_file():
             raise WeightsError(f"{WEIGHTS_ENV} points to {env}, which is not a file.")
         return Path(env)
-    if DEFAULT_WEIGHTS.is_file():
-        return DEFAULT_WEIGHTS
+    from siamkit import zoo
+
+    names = {entry.name for entry in zoo.list_models()}
+    for name in ZOO_NAMES:
+        if name in names:
+            return name
     raise WeightsError(
         "No NanoTrack weights: siamkit does not ship them (third-party, Apache-2.0).",
         hint=(
-            "Download nanotrackv2.pth from https://github.com/HonglinChu/SiamTrackers "
+            "Download nanotrackv2.pth (or v1/v3) from https://github.com/HonglinChu/SiamTrackers "
             "(NanoTrack/models/pretrained/) and pass weights=PATH, or set SIAMKIT_NANOTRACK=PATH; "
-            "siamkit.importers.nanotrack.convert_to_zoo turns it into a safetensors zoo entry."
+            "siamkit.importers.nanotrack.convert_to_zoo turns it into a zoo entry (nanotrack_v2) that is "
+            "then found by name."
         ),
     )
 
 
 def load_nanotrack_model(weights: str | Path | None = None, device: Any = None) -> torch.nn.Module:
-    """NanoTrack v2 from ``nanotrackv2.pth``, a converted ``.safetensors`` file or a zoo name."""
+    """NanoTrack v1, v2 or v3 from a ``nanotrackv*.pth`` checkpoint, a converted ``.safetensors`` file or a zoo name."""
     from siamkit import zoo
-    from siamkit.importers.nanotrack import ARCHITECTURE, load_nanotrack_v2
+    from siamkit.importers.nanotrack import ARCHITECTURES, load_nanotrack
 
     weights = resolve_weights(weights)
     if Path(weights).suffix in (".pth", ".pt", ".tar"):
-        return load_nanotrack_v2(weights, device=device)
+        return load_nanotrack(weights, device=device)
     model, entry = zoo.load_model(weights, device=device)
-    if entry.architecture != ARCHITECTURE:
+    if entry.architecture not in ARCHITECTURES.values():
         raise WeightsError(
-            f"{weights} holds a {entry.architecture!r} model, not {ARCHITECTURE!r}.",
-            hint="Pass nanotrackv2.pth or the zoo entry made from it by convert_to_zoo.",
+            f"{weights} holds a {entry.architecture!r} model, not a NanoTrack one "
+            f"({', '.join(ARCHITECTURES.values())}).",
+            hint="Pass nanotrackv{1,2,3}.pth or the zoo entry made from it by convert_to_zoo.",
         )
     return model
 
 
+def _opencv_option(value: Any) -> tuple[str, ...] | None:
+    """``opencv=`` builder option → steps: True/"all" → every step, False/"" → none, else a list or "a,b"."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return OPENCV_STEPS if value else ()
+    if isinstance(value, str):
+        value = OPENCV_STEPS if value.strip().lower() in ("all", "true", "1", "yes") else [
+            v for v in value.replace(" ", "").split(",") if v and v.lower() not in ("false", "0", "no", "none")
+        ]
+    return tuple(value)
+
+
 @TRACKERS.register("nanotrack")
-def builder(weights: str | Path | None = None, device: Any = None, **options: Any) -> NanoTrackTracker:
-    """Create the NanoTrack v2 tracker; ``options`` override :class:`NanoTrackConfig` fields."""
+def builder(
+    weights: str | Path | None = None,
+    device: Any = None,
+    config: Any = None,
+    preset: str | None = None,
+    **options: Any,
+) -> NanoTrackTracker:
+    """Create the NanoTrack tracker for v1, v2 or v3 weights (told by the checkpoint's keys).
+
+    The config is ``config`` (a :class:`NanoTrackConfig` or YAML path), else the ``preset`` of
+    ``configs/nanotrack.yaml``, else the preset of the weights' version (``v1``, ``v2``, ``v3``);
+    ``opencv=True`` picks preset ``opencv`` (cv2.TrackerNano's procedure and constants), a list of
+    :data:`OPENCV_STEPS` adopts only those. Other ``options`` override :class:`NanoTrackConfig` fields.
+    """
+    from siamkit.trackers.batched import resolve_config
+
+    steps = _opencv_option(options.pop("opencv", None))
     known = {f.name for f in dataclasses.fields(NanoTrackConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(
-            f"Unknown NanoTrack option(s): {', '.join(unknown)}.", hint=f"Known: {', '.join(sorted(known))}."
+            f"Unknown NanoTrack option(s): {', '.join(unknown)}.",
+            hint=f"Known: config, preset, opencv, {', '.join(sorted(known))}.",
         )
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_nanotrack_model(weights, device=device)
-    return NanoTrackTracker(model, NanoTrackConfig(**options), device=device)
+    if config is None and preset is None:
+        preset = "opencv" if steps == OPENCV_STEPS else f"v{getattr(model, 'version', 2)}"
+    if steps is not None and steps != OPENCV_STEPS:
+        options["opencv"] = steps
+    cfg = resolve_config(NanoTrackConfig, "nanotrack", config=config, preset=preset, overrides=options or None)
+    return NanoTrackTracker(model, cfg, device=device)
