@@ -218,15 +218,73 @@ def test_float_crops_option_stays_close():
     assert max(errs) < 3.0
 
 
-def test_default_weights_from_env_or_shared_folder(monkeypatch):
-    from conftest import REPO
+def test_weights_from_env_or_a_zoo_name_never_a_path_outside_the_package(monkeypatch, tmp_path):
+    from siamkit.importers.nanotrack import convert_to_zoo
 
     weights = shared_path("peers", "nanotrack_v2", "nanotrackv2.pth")
     monkeypatch.setenv(nt.WEIGHTS_ENV, str(weights))
     assert create_tracker("nanotrack", device="cpu").model.score_size == 16
     monkeypatch.delenv(nt.WEIGHTS_ENV)
-    monkeypatch.chdir(REPO)
-    if not nt.DEFAULT_WEIGHTS.is_file():
-        pytest.skip("the shared folder is not at ../shared beside the repository")
-    assert nt.resolve_weights(None) == nt.DEFAULT_WEIGHTS
-    assert create_tracker("nanotrack", device="cpu").model.stride == 16
+    assert not hasattr(nt, "DEFAULT_WEIGHTS")
+    # A zoo entry converted from the checkpoint is found by its name when nothing else is given.
+    convert_to_zoo(weights, tmp_path / "nanotrack_v2")
+    monkeypatch.setenv("SIAMKIT_ZOO", str(tmp_path))
+    assert nt.resolve_weights(None) == "nanotrack_v2"
+    tracker = create_tracker("nanotrack", device="cpu")
+    assert tracker.model.version == 2 and tracker.config.window_influence == pytest.approx(0.49)
+
+
+# --------------------------------------------------------------------------- cv2.TrackerNano's procedure
+
+
+def test_opencv_window_is_the_square_root_of_the_hann_window():
+    hann = nt.hann_window(16).numpy()
+    window = nt.opencv_window(16).numpy()
+    np.testing.assert_allclose(window, np.sqrt(hann), atol=1e-7)
+    assert window.reshape(16, 16)[4, 4] > hann.reshape(16, 16)[4, 4] + 0.1  # flatter away from the centre
+
+
+def test_opencv_preset_gives_cv2_tracker_nanos_boxes():
+    """Preset ``opencv`` reproduces cv2.TrackerNano (same v2 weights, its ONNX graphs) box for box."""
+    if not hasattr(cv2, "TrackerNano_create"):
+        pytest.skip("this OpenCV build has no TrackerNano")
+    folder = shared_path("peers", "nanotrack_v2")
+    for clip in ("Biker", "dtb_Gull2"):
+        frames, gt = _clip(clip, 25)
+        ours = _tracker(opencv=True)
+        assert ours.config.opencv == nt.OPENCV_STEPS and ours.config.penalty_k == pytest.approx(0.055)
+        theirs = create_tracker("opencv:nano", weights=str(folder))
+        ours.init(frames[0], gt[0])
+        theirs.init(frames[0], gt[0])
+        original = _tracker()
+        original.init(frames[0], gt[0])
+        gap = []
+        for frame in frames[1:]:
+            a, b, c = ours.track(frame).box, theirs.track(frame).box, original.track(frame).box
+            np.testing.assert_allclose(a, b, atol=1e-3)
+            assert np.all(a == np.trunc(a))  # cv::Rect
+            gap.append(np.abs(a - c).max())
+        assert max(gap) > 1.0  # the original tracker really is a different one
+
+
+def test_single_opencv_steps_change_the_boxes_and_the_default_is_untouched():
+    frames, gt = _clip("Soccer", 12)
+    runs = {}
+    for key, options in {"original": {}, "rgb": {"opencv": ["rgb"]}, "scale": {"opencv": "scale_penalty"}}.items():
+        tracker = _tracker(**options)
+        tracker.init(frames[0], gt[0])
+        runs[key] = np.stack([tracker.track(f).box for f in frames[1:]])
+    assert _tracker().config.opencv == ()
+    assert not np.allclose(runs["original"], runs["rgb"], atol=0.1)
+    assert not np.allclose(runs["original"], runs["scale"], atol=0.1)
+    with pytest.raises(ConfigError, match="Unknown OpenCV step"):
+        _tracker(opencv=["rgb", "bgr"])
+
+
+def test_opencv_rect_matches_the_opencv_nano_wrapper():
+    from siamkit.trackers.peers import _int_rect
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        box = np.concatenate([rng.uniform(-20, 300, 2), rng.uniform(1, 120, 2)])
+        assert nt.opencv_rect(box, (320, 240)) == _int_rect(box, (320, 240))
