@@ -8,8 +8,8 @@ On every shared clip (``../shared/data/tracking``), initialised on the frame-1 g
 - **original**: HonglinChu/SiamTrackers ``NanoTrack/`` (``NanoTracker`` + ``ModelBuilder`` with the
   version's head ``ban_v{n}.DepthwiseBAN`` and ``configv{n}.yaml``, CPU) on the same checkpoint. Taken
   from ``third_party/SiamTrackers/NanoTrack`` or ``../shared/peers-src/NanoTrack``, with ``yacs``
-  importable (``--pylib DIR`` appends a folder holding it to ``sys.path``); skipped otherwise. Nothing of it
-  is part of siamkit;
+  importable (``--pylib DIR`` or ``$NANOTRACK_PYLIB`` appends a folder holding it to ``sys.path``);
+  skipped otherwise. Nothing of it is part of siamkit;
 - **opencv** (v2): ``cv2.TrackerNano`` on the two v2 ONNX graphs, through siamkit's ``opencv:nano`` wrapper;
 - **siamkit_opencv** (v2): siamkit's tracker with preset ``opencv`` (cv2.TrackerNano's procedure, see
   ``siamkit.trackers.nanotrack.OPENCV_STEPS``);
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import platform
 import re
 import sys
@@ -189,7 +190,8 @@ def original_available() -> str | None:
     folder = original_dir()
     if folder is None:
         return f"original NanoTrack code not found in {' or '.join(map(str, ORIGINAL_DIRS))}"
-    for path in (folder, PYLIB):
+    extra = os.environ.get("NANOTRACK_PYLIB")
+    for path in (folder, PYLIB, *([Path(extra)] if extra else [])):
         if path.is_dir() and str(path) not in sys.path:
             sys.path.append(str(path))
     try:

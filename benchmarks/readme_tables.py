@@ -147,13 +147,60 @@ def gallery_search(d: dict) -> str:
 
 def nanotrack_parity(d: dict) -> str:
     s = d["summary"]
-    ours, original, opencv = s["siamkit"], s["original"], s["opencv"]
-    rows = [["siamkit `nanotrack`", num(ours["mean_auc"]), "1 (reference)", num(ours["fps_overall"], 1)],
-            ["original NanoTrack (PyTorch)", num(original["mean_auc"]), num(original["mean_iou_vs_siamkit"], 6),
-             num(original["fps_overall"], 1)],
-            ["OpenCV `TrackerNano` (C++ port)", num(opencv["mean_auc"]), num(opencv["mean_iou_vs_siamkit"]),
-             num(opencv["fps_overall"], 1)]]
-    return table(["implementation", "mean AUC (12 clips)", "mean IoU with siamkit's boxes", "FPS (1 thread)"], rows)
+
+    def iou_with(row: dict, ref: str, digits: int = 3) -> str:
+        return num(row.get(f"mean_iou_vs_{ref}"), digits)
+
+    rows = []
+    for v in (1, 2, 3):
+        ours, orig = s.get(f"siamkit_v{v}"), s.get(f"original_v{v}", {})
+        if ours:
+            rows.append([f"siamkit `nanotrack`, v{v} weights (preset `v{v}`)", num(ours["mean_auc"]),
+                         iou_with(orig, f"siamkit_v{v}", 6) if orig else "–", "–", num(ours["fps_overall"], 1)])
+    if "opencv" in s:
+        rows.append(["OpenCV `cv2.TrackerNano` (v2 ONNX graphs)", num(s["opencv"]["mean_auc"]), "–", "1 (reference)",
+                     num(s["opencv"]["fps_overall"], 1)])
+        like = s["siamkit_opencv"]
+        rows.append(["siamkit `nanotrack`, v2 weights, preset `opencv`", num(like["mean_auc"]), "–",
+                     f"{iou_with(like, 'opencv', 6)} "
+                     f"({pct(like.get('identical_frames_vs_opencv'))} of boxes identical)",
+                     num(like["fps_overall"], 1)])
+    text = table(["tracker", "mean AUC (12 clips)", "mean IoU with the original PyTorch tracker (same version)",
+                  "mean IoU with cv2.TrackerNano", "FPS (1 thread)"], rows)
+    steps = [k.split(":", 2)[2] for k in s if k.startswith("step:only:")]
+    if steps:
+        step_rows = []
+        for step in steps:
+            only, but = s[f"step:only:{step}"], s[f"step:all_but:{step}"]
+            step_rows.append([f"`{step}`", num(only["mean_auc"]), iou_with(only, "siamkit_v2"), num(but["mean_auc"]),
+                              iou_with(but, "opencv")])
+        text += ("\n\nWhere cv2.TrackerNano departs from the original (v2; `siamkit.trackers.nanotrack.OPENCV_STEPS`, "
+                 "`constants` = its window influence 0.455, penalty k 0.055, lr 0.37), one step at a time:\n\n")
+        text += table(["OpenCV step", "AUC: original + this step", "IoU with the original",
+                       "AUC: OpenCV − this step", "IoU with OpenCV"], step_rows)
+    parity = d.get("onnx_parity") or {}
+    if parity and "skipped" not in parity:
+        parts = [f"v{k[1:]}: logits {v['logits']:.1e}, log-distances {v['log_distances']:.1e}, features "
+                 f"{max(v['template_features'], v['search_features']):.1e} (peak {v['feature_peak']:.0f})"
+                 for k, v in sorted(parity.items())]
+        text += ("\n\nsiamkit's networks vs the authors' ONNX graphs in onnxruntime (largest absolute difference "
+                 "on real crops): " + "; ".join(parts) + ".")
+    pub = d.get("published") or {}
+    if pub:
+        rows = []
+        for clip, entry in pub.items():
+            for source, row in entry["sources"].items():
+                cells = [f"`{clip}` ({entry['benchmark']}, ×{entry['scale']:g})", source, str(row["compared_frames"]),
+                         num(row["auc_vs_gt"])]
+                for v in (1, 2, 3):
+                    r = row.get(f"siamkit_v{v}")
+                    cells.append("–" if r is None else f"{num(r['mean_iou'])} / {num(r['mean_centre_error_px'], 1)}")
+                rows.append(cells)
+        text += ("\n\nAgainst the authors' published raw results (their boxes mapped onto our trimmed, downscaled "
+                 "clips; mean IoU / mean centre error in our pixels, frames 2…):\n\n")
+        text += table(["clip", "published run", "frames", "its AUC vs our GT", "siamkit v1", "siamkit v2",
+                       "siamkit v3"], rows)
+    return text
 
 
 def tracking_speed(d: dict) -> str:

@@ -1,7 +1,8 @@
-"""siamkit's NanoTrack against the original HonglinChu PyTorch tracker, side by side on every shared clip.
+"""siamkit's NanoTrack v1/v2/v3 against the original HonglinChu PyTorch tracker, on every shared clip.
 
-Runs only when the original code sits in ``third_party/SiamTrackers/NanoTrack`` (git-ignored, never
-committed) with ``yacs`` importable; see ``benchmarks/nanotrack_parity.py``, which this test reuses.
+Runs only when the original code is found (``third_party/SiamTrackers/NanoTrack`` or
+``../shared/peers-src/NanoTrack``) with ``yacs`` importable (``$NANOTRACK_PYLIB``); see
+``benchmarks/nanotrack_parity.py``, which this test reuses.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def _bench():
 @pytest.mark.slow
 def test_boxes_agree_with_the_original_tracker_on_every_clip():
     clips = shared_path("tracking")
-    weights = shared_path("peers", "nanotrack_v2", "nanotrackv2.pth")
+    for version in (1, 2, 3):
+        shared_path("peers", f"nanotrack_v{version}", f"nanotrackv{version}.pth")
     bench = _bench()
     reason = bench.original_available()
     if reason:
@@ -34,10 +36,12 @@ def test_boxes_agree_with_the_original_tracker_on_every_clip():
     names = sorted(p.name for p in clips.iterdir() if (p / "groundtruth_rect.txt").is_file())
     assert len(names) >= 12
     for name in names:
-        record = bench.compare_clip(name, weights, peers=["original"])
-        agree = record["original"]["vs_siamkit"]
-        assert agree["mean_iou"] >= 0.99, (name, agree)
-        assert agree["max_centre_dist"] < 0.5, (name, agree)
+        record = bench.compare_clip(name, with_original=True, with_steps=False, versions=(1, 2, 3))
+        for version in (1, 2, 3):
+            agree = record[f"original_v{version}"][f"vs_siamkit_v{version}"]
+            assert agree["mean_iou"] >= 0.99, (name, version, agree)
+            assert agree["max_centre_dist"] < 0.5, (name, version, agree)
+        assert record["siamkit_opencv"]["vs_opencv"]["mean_iou"] >= 0.99, name
 
 
 def test_success_auc_helper_hand_computed():

@@ -507,16 +507,16 @@ def load_nanotrack_model(weights: str | Path | None = None, device: Any = None) 
     return model
 
 
-def _opencv_option(value: Any) -> tuple[str, ...] | None:
-    """``opencv=`` builder option → steps: True/"all" → every step, False/"" → none, else a list or "a,b"."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return OPENCV_STEPS if value else ()
+def _opencv_option(value: Any) -> tuple[str, ...] | bool | None:
+    """``opencv=`` builder option: True/"all" → True (preset ``opencv``), False/"" → (), else the listed steps."""
+    if value is None or value is True:
+        return value
+    if value is False:
+        return ()
     if isinstance(value, str):
-        value = OPENCV_STEPS if value.strip().lower() in ("all", "true", "1", "yes") else [
-            v for v in value.replace(" ", "").split(",") if v and v.lower() not in ("false", "0", "no", "none")
-        ]
+        if value.strip().lower() in ("all", "true", "1", "yes"):
+            return True
+        value = [v for v in value.replace(" ", "").split(",") if v and v.lower() not in ("false", "0", "no", "none")]
     return tuple(value)
 
 
@@ -532,8 +532,9 @@ def builder(
 
     The config is ``config`` (a :class:`NanoTrackConfig` or YAML path), else the ``preset`` of
     ``configs/nanotrack.yaml``, else the preset of the weights' version (``v1``, ``v2``, ``v3``);
-    ``opencv=True`` picks preset ``opencv`` (cv2.TrackerNano's procedure and constants), a list of
-    :data:`OPENCV_STEPS` adopts only those. Other ``options`` override :class:`NanoTrackConfig` fields.
+    ``opencv=True`` picks preset ``opencv`` (cv2.TrackerNano's procedure and constants); a list of
+    :data:`OPENCV_STEPS` adopts only those steps (the constants stay the preset's). Other ``options``
+    override :class:`NanoTrackConfig` fields.
     """
     from siamkit.trackers.batched import resolve_config
 
@@ -549,8 +550,8 @@ def builder(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_nanotrack_model(weights, device=device)
     if config is None and preset is None:
-        preset = "opencv" if steps == OPENCV_STEPS else f"v{getattr(model, 'version', 2)}"
-    if steps is not None and steps != OPENCV_STEPS:
+        preset = "opencv" if steps is True else f"v{getattr(model, 'version', 2)}"
+    if steps is not None and steps is not True:
         options["opencv"] = steps
     cfg = resolve_config(NanoTrackConfig, "nanotrack", config=config, preset=preset, overrides=options or None)
     return NanoTrackTracker(model, cfg, device=device)
