@@ -170,7 +170,8 @@ def build_cache(exp: DistillExperiment, model: nn.Module, folder: Path, base: Pa
     teacher = OnnxTeacher(exp.teacher, size)
     np.save(folder / "teacher_mask.npy", teacher.mask)
     split = cache_split(model, exp)
-    info = {"split_block": split, "cache_pairs": exp.cache_pairs, "cache_chunk": exp.cache_chunk, "seed": exp.seed}
+    # What a chunk's content depends on (its index seeds its pairs; cache_pairs only says how many chunks).
+    info = {"split_block": split, "cache_chunk": exp.cache_chunk, "seed": exp.seed}
     info_path = folder / "cache_info.json"
     if info_path.exists() and json.loads(info_path.read_text()) != info:
         raise ConfigError(f"The feature cache {folder} was built with other settings: {info_path.read_text()}.",
