@@ -149,7 +149,7 @@ def check_box(box: Any, image_size: tuple[int, int] | None = None, name: str = "
 
     Raises :class:`BoxError` when the box has the wrong length, holds NaN/inf, has zero or
     negative size, or (when ``image_size=(width, height)`` is given) lies entirely outside
-    the image.
+    the image or is larger than it.
     """
     try:
         b = np.asarray(box, dtype=np.float64).reshape(-1)
@@ -170,5 +170,13 @@ def check_box(box: Any, image_size: tuple[int, int] | None = None, name: str = "
             raise BoxError(
                 f"The {name} {b.tolist()} lies entirely outside the {width}×{height} image.",
                 hint="Use 0-based pixel coordinates x,y,w,h inside the first frame.",
+            )
+        # Allocation bound: a tracker's crop grows with the box (a 3000 px box in a small frame asked
+        # for 2 GB), so a box is at most the frame's size; with the check above every coordinate is
+        # then within one frame size of the image, and a crop at most ~(4 x the longer side)^2 pixels.
+        if b[2] > width or b[3] > height:
+            raise BoxError(
+                f"The {name} {b.tolist()} is larger than the {width}×{height} image.",
+                hint="Width and height must be at most the frame's width and height.",
             )
     return b

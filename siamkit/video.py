@@ -2,7 +2,11 @@
 
 Writers are safe to interrupt: the video is finalised by ``close()`` (also on Ctrl-C through
 the context manager), and box files are rewritten atomically, so whatever was written so far
-stays playable and valid.
+stays playable and valid. A video is written under a temporary name, its frames are counted
+after writing, and only a complete file replaces the target: a failed write raises
+:class:`~siamkit.errors.VideoError` and leaves any earlier file of that name untouched.
+Image frames are read through :func:`read_image`, which refuses truncated JPEG/PNG files
+(OpenCV would decode them into grey garbage with only a warning).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +28,26 @@ from siamkit.utils.io import atomic_write
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 # Codecs that OpenCV's bundled FFmpeg can write without an H.264 encoder.
 CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".webm": "VP80"}
+
+
+JPEG_END = b"\xff\xd9"
+PNG_END = b"IEND\xaeB`\x82"
+
+
+def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Decode an image file; VideoError when it is unreadable or truncated (a cut JPEG or PNG)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VideoError(f"Cannot read the image {path} ({exc.strerror or exc}).") from None
+    tail = data[-1024:].rstrip(b"\x00\r\n ")
+    if (data[:2] == b"\xff\xd8" and JPEG_END not in tail) or (data[:4] == b"\x89PNG" and not tail.endswith(PNG_END)):
+        raise VideoError(f"The image {path} is truncated.", hint="Copy or extract it again.")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    if image is None:
+        raise VideoError(f"Cannot read the image {path}.", hint="The file is corrupt or not an image.")
+    return image
 
 
 @dataclass(frozen=True)
@@ -83,10 +108,7 @@ class FrameSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         if self._files is not None:
             for path in self._files:
-                frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if frame is None:
-                    raise VideoError(f"Cannot read the image {path}.")
-                yield frame
+                yield read_image(path)
             return
         assert self._capture is not None
         if not str(self.source).isdigit():
@@ -124,7 +146,12 @@ class ArraySource:
 
 
 class VideoSink:
-    """Writes frames to a video file with a codec that works without H.264."""
+    """Writes frames to a video file with a codec that works without H.264.
+
+    Frames go to a temporary file beside ``path``; :meth:`close` counts the frames the file
+    really holds and renames it onto ``path`` only when none is missing (VideoError otherwise,
+    and ``path`` keeps its earlier content). :meth:`abort` drops the temporary file.
+    """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
         self.path = Path(path)
@@ -134,24 +161,72 @@ class VideoSink:
                 f"Cannot write {self.path.name}: unsupported video type {suffix or '(none)'}.",
                 hint=f"Use one of {', '.join(CODECS)}.",
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*CODECS[suffix]), fps, size)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VideoError(f"Cannot create the folder of {self.path} ({exc.strerror or exc}).") from None
+        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*CODECS[suffix]), fps, size)
         if not self._writer.isOpened():
+            self._tmp.unlink(missing_ok=True)
             raise VideoError(f"OpenCV could not open a video writer for {self.path}.")
         self.frames = 0
+        self._closed = False
 
     def write(self, frame: np.ndarray) -> None:
         self._writer.write(frame)
         self.frames += 1
 
     def close(self) -> None:
+        """Finish the file, check its frame count, and move it onto ``path`` (VideoError on a short file)."""
+        if self._closed:
+            return
+        self._closed = True
         self._writer.release()
+        if self.frames == 0:
+            self._tmp.unlink(missing_ok=True)
+            return
+        written = count_frames(self._tmp, expected=self.frames)
+        if written != self.frames:
+            self._tmp.unlink(missing_ok=True)
+            raise VideoError(
+                f"Writing {self.path} failed: {written} of {self.frames} frames reached the file.",
+                hint="Check the free disk space, and that every frame has the size the video was opened with.",
+            )
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop what was written (the target file, if any, is left as it was)."""
+        if not self._closed:
+            self._closed = True
+            self._writer.release()
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> VideoSink:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.close()  # Ctrl-C keeps the frames written so far
+        else:
+            self.abort()
+
+
+def count_frames(path: str | Path, expected: int | None = None) -> int:
+    """Frames a video file holds (the container's count when it equals ``expected``, else counted)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return 0
+        reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if expected is not None and reported == expected:
+            return reported
+        count = 0
+        while capture.grab():
+            count += 1
+        return count
+    finally:
+        capture.release()
 
 
 PALETTE = [(0, 255, 0), (0, 140, 255), (255, 80, 80), (255, 0, 255), (0, 255, 255), (255, 255, 0)]

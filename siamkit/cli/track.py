@@ -16,6 +16,7 @@ import typer
 from siamkit.cli import app
 from siamkit.cli.options import parse_boxes
 from siamkit.errors import ConfigError
+from siamkit.safety import check_output_file, check_outputs, check_weights_file
 from siamkit.video import CODECS
 
 
@@ -29,7 +30,7 @@ def track(
     device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),
     out: Path = typer.Option(None, "--out", help="Annotated video (.mp4, .avi, .mkv or .webm)."),
     save: Path = typer.Option(None, "--save", help="Per-frame boxes as .json or .csv."),
-    max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    max_frames: int = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
     backend: str = typer.Option("torch", "--backend", help="torch, or onnxruntime (CPU: faster search branch)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or int8 with --backend onnxruntime."),
 ) -> None:
@@ -42,6 +43,11 @@ def track(
         raise ConfigError(f"Cannot save boxes to {save.name}.", hint="Use a .json or .csv file name.")
     if out is not None and out.suffix.lower() not in CODECS:
         raise ConfigError(f"Cannot write the video {out.name}.", hint=f"Use one of {', '.join(CODECS)}.")
+    # Before any work: outputs never overwrite the input, and their folders must be writable.
+    check_outputs({"video": out, "boxes": save}, [source])
+    check_output_file(out, "video")
+    check_output_file(save, "boxes file")
+    check_weights_file(weights)
     if tracker is None:
         tracker, weights, why = default_tracker(weights)
         typer.echo(f"tracker: {tracker} ({why})", err=True)
@@ -56,6 +62,8 @@ def track(
         typer.echo(f"interrupted; kept {', '.join(kept) or 'nothing'}", err=True)
         raise typer.Exit(130) from None
     frames, targets = run.boxes.shape[:2]
+    if frames == 0:
+        raise ConfigError(f"No frame was read from {source}.", hint="Check the video source.")
     last = "; ".join(", ".join(f"{v:.1f}" for v in b) for b in run.boxes[-1])
     typer.echo(f"tracked {targets} target(s) through {frames} frames with {tracker} at {run.fps:.1f} fps")
     typer.echo(f"last box: {last}")

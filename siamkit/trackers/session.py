@@ -51,6 +51,7 @@ def track_source(
     show_progress: bool | None = None,
     trackers: Sequence[Any] | None = None,
     options: dict[str, Any] | None = None,
+    save_every_s: float = 1.0,
 ) -> TrackRun:
     """Track ``boxes`` (xywh in the first frame) through ``source``.
 
@@ -58,7 +59,8 @@ def track_source(
     forward pass per frame); other trackers (the OpenCV peers) get one instance per target.
     ``trackers`` may pass pre-built instances, one per target; ``options`` go to
     :func:`~siamkit.trackers.create_tracker` (e.g. ``preset``). ``on_frame(done, total)`` is
-    called after every frame (for progress reporting).
+    called after every frame (for progress reporting). The boxes file is rewritten (atomically)
+    at least every ``save_every_s`` seconds while tracking, so a crash keeps the boxes so far.
     """
     frames = source if isinstance(source, (FrameSource, ArraySource)) else FrameSource(source)
     info = frames.info
@@ -75,6 +77,8 @@ def track_source(
     all_scores: list[np.ndarray] = []
     run = TrackRun(boxes=np.zeros((0, len(init_boxes), 4)), scores=np.zeros((0, len(init_boxes))))
     bar = progress(total=total, desc=f"tracking ({tracker})", unit="frame", enable=show_progress)
+    failed = False
+    last_save = time.monotonic()
     try:
         for index, frame in enumerate(frames):
             if max_frames is not None and index >= max_frames:
@@ -97,6 +101,9 @@ def track_source(
                 polygons = [r.polygon for r in results] if results else None
                 label = f"{tracker}  frame {index + 1}"
                 sink.write(draw_tracks(frame, frame_boxes, frame_scores, masks, polygons, label=label))
+            if save is not None and time.monotonic() - last_save >= save_every_s:
+                write_boxes(save, np.stack(all_boxes), np.stack(all_scores))  # incremental: a crash keeps these
+                last_save = time.monotonic()
             bar.update(1)
             if run.seconds_per_frame[1:]:
                 bar.set_postfix(fps=f"{run.fps:.1f}", refresh=False)
@@ -105,16 +112,21 @@ def track_source(
     except KeyboardInterrupt:
         run.interrupted = True
         raise
+    except BaseException:
+        failed = True
+        raise
     finally:
         bar.close()
-        if sink is not None:
-            sink.close()
         frames.close()
         if all_boxes:
             run.boxes = np.stack(all_boxes)
             run.scores = np.stack(all_scores)
         if save is not None and all_boxes:
             write_boxes(save, run.boxes, run.scores)
+        if sink is not None and failed:
+            sink.abort()  # a failure drops the unfinished video; an earlier file of that name stays
+        elif sink is not None:
+            sink.close()  # also on Ctrl-C; counts the frames in the file, VideoError when some are missing
     return run
 
 
