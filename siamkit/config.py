@@ -75,6 +75,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {value!r}.")
         return dict(value)
     if annotation is float:
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string: YAML 1.1's float needs one
+            value = _float_text(value, where)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}.")
         return float(value)
@@ -91,6 +93,17 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}.")
         return value
     return value
+
+
+def _float_text(text: str, where: str) -> float:
+    """A number written as text (``1e-3``) → float; NaN and infinity are refused (they train nothing)."""
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise ConfigError(f"{where}: expected a number, got {text!r}.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ConfigError(f"{where}: expected a finite number, got {text!r}.")
+    return number
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str | None = None) -> T:

@@ -132,6 +132,21 @@ def check_state_dict(
             mismatched=mismatched,
             hint=hint,
         )
+    check_finite(given, source)
+
+
+def check_finite(state: Mapping[str, Any], source: str = "weights") -> None:
+    """Refuse weights holding NaN or infinity (a diverged or corrupt file tracks nothing, silently)."""
+    bad = sorted(
+        k for k, v in state.items()
+        if getattr(v, "is_floating_point", lambda: False)() and not bool(v.isfinite().all())
+    )
+    if bad:
+        shown = ", ".join(bad[:5]) + (f", … ({len(bad) - 5} more)" if len(bad) > 5 else "")
+        raise WeightsError(
+            f"The {source} hold NaN or infinite values ({len(bad)} tensor(s): {shown}).",
+            hint="The file is corrupt or its training diverged; use other weights.",
+        )
 
 
 def load_weights(model: Any, path: str | Path, strict: bool = True) -> Any:
@@ -149,6 +164,8 @@ def load_weights(model: Any, path: str | Path, strict: bool = True) -> Any:
     expected = model.state_dict()
     if strict:
         check_state_dict(expected, state, source=f"weights in {path}")
+    else:
+        check_finite(state, source=f"weights in {path}")
     state = {k: v.to(expected[k].dtype) if k in expected else v for k, v in state.items()}
     model.load_state_dict(state, strict=strict)
     return model
@@ -162,28 +179,40 @@ def save_model(
     meta: Mapping[str, Any] | None = None,
     half: bool = False,
 ) -> Path:
-    """Save ``model`` as ``path`` (``.safetensors``) plus its YAML sidecar.
+    """Save ``model`` as ``path`` (``.safetensors``) plus its YAML sidecar, atomically.
 
-    ``half=True`` stores floating-point tensors as fp16 (they are cast back on load).
+    ``half=True`` stores floating-point tensors as fp16 (they are cast back on load). Both files
+    are written under temporary names and renamed only when both are complete, so a failed save
+    (unserialisable meta, full disk, Ctrl-C) leaves an earlier entry of that name intact.
     """
     from safetensors.torch import save_file
 
+    from siamkit.utils.io import atomic_write
+
     path = Path(path).with_suffix(WEIGHTS_SUFFIX)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
         if half and tensor.is_floating_point():
             tensor = tensor.half()
         state[key] = tensor
-    save_file(state, str(path))
     sidecar = {
         "name": path.stem,
         "architecture": architecture,
         "config": dict(config or {}),
         "meta": dict(meta or {}),
     }
-    path.with_suffix(SIDECAR_SUFFIX).write_text(yaml.safe_dump(sidecar, sort_keys=False))
+    try:
+        text = yaml.safe_dump(sidecar, sort_keys=False)  # before any file is touched
+    except yaml.YAMLError as exc:
+        raise WeightsError(f"The sidecar of {path.stem} cannot be written as YAML ({exc}).",
+                           hint="Keep meta to plain numbers, strings, lists and mappings.") from None
+
+    def write_both(tmp: Path) -> None:
+        save_file(state, str(tmp))
+        atomic_write(path.with_suffix(SIDECAR_SUFFIX), lambda p: p.write_text(text))
+
+    atomic_write(path, write_both)
     return path
 
 

@@ -54,7 +54,7 @@ def _config(tmp_path, **extra):
 
 def test_train_cli_runs_resumes_and_ships(tmp_path, capsys):
     config = _config(tmp_path)
-    main(["train", "--config", str(config), "--out", str(tmp_path / "run")])
+    main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--publish"])
     results = json.loads((tmp_path / "results.json").read_text())
     m = results["metrics"]
     assert results["steps"] == 4 and 0.0 <= m["auc"] <= 1.0 and 0.0 <= m["eer"] <= 1.0

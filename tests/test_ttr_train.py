@@ -175,7 +175,7 @@ def test_runner_trains_and_ships_a_zoo_model(tmp_path):
     path = tmp_path / "configs" / "ttr_tiny.yaml"
     path.parent.mkdir()
     path.write_text(yaml.safe_dump(config))
-    results = run_experiment(path, out_dir=tmp_path / "run", command="pytest", device="cpu")
+    results = run_experiment(path, out_dir=tmp_path / "run", command="pytest", device="cpu", publish=True)
     assert results["steps"] == 2 and results["pairs_per_epoch"] == 4
     assert (tmp_path / "run" / "results.json").is_file() and (tmp_path / "run" / "checkpoint.pt").is_file()
     model, entry = zoo.load_model(results["shipped"])

@@ -16,10 +16,11 @@ def train(
     config: Path = typer.Option(..., "--config", "-c", help="Experiment YAML (its 'task:' key selects the runner)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly where it stopped."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (default runs/<name>)."),
-    steps: int | None = typer.Option(None, "--steps", help="Override train.steps (e.g. for a smoke run)."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Override train.steps (e.g. for a smoke run)."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: cuda if available)."),
-    publish: bool = typer.Option(True, "--publish/--no-publish",
-                                 help="Write the config's results file and ship to the zoo (off: run folder only)."),
+    publish: bool = typer.Option(False, "--publish/--no-publish",
+                                 help="Also write the config's results file and ship the model to its zoo path "
+                                      "(off by default: a run writes into its run folder only)."),
 ) -> None:
     """Train a model from a YAML config; writes checkpoints, logs and a results JSON."""
     from siamkit.train.tasks import run_experiment

@@ -15,9 +15,11 @@ DEFAULT_MODEL = "orl_faces"
 def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, threshold: float | None = None,
                 device: str | None = None) -> dict:
     """Embed both images with a zoo model; distance and decision at the model's calibrated threshold."""
+    import math
+
     import torch
 
-    from siamkit.errors import WeightsError
+    from siamkit.errors import ConfigError, WeightsError
     from siamkit.experiments.preprocess import read_image, to_tensor
     from siamkit.zoo import load_model
 
@@ -28,6 +30,9 @@ def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, thresh
             raise WeightsError(
                 f"Model {entry.name!r} has no {key!r} in its sidecar meta; it is not a verification model."
             )
+    if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+        raise ConfigError(f"The threshold must be a finite distance >= 0, got {threshold}.",
+                          hint="Pass e.g. --threshold 0.8, or leave it out to use the model's calibrated one.")
     if threshold is None:
         if "threshold" not in meta:
             raise WeightsError(f"Model {entry.name!r} has no calibrated threshold.", hint="Pass --threshold.")

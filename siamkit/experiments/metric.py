@@ -395,10 +395,11 @@ def _device_name(device: torch.device) -> str:
 
 def run_metric(config: dict[str, Any], out_dir: str | Path | None = None, resume: bool = False, command: str = "",
                source: str = "", steps: int | None = None, device: str | None = None,
-               publish: bool = True) -> dict[str, Any]:
+               publish: bool = False) -> dict[str, Any]:
     """Train, evaluate, write the results JSON and (optionally) ship the model to the zoo.
 
-    ``publish=False`` writes results only into the run folder (no ``results:`` file, no zoo entry).
+    Only ``publish=True`` (``siamkit train --publish``) writes the ``results:`` file and the zoo entry;
+    by default everything stays in the run folder.
     """
     import siamkit.nn  # noqa: F401  (registers the model builders)
     from siamkit.train import distributed

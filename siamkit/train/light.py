@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from siamkit.config import MODELS, from_dict
@@ -29,6 +28,7 @@ from siamkit.errors import ConfigError, DataError
 from siamkit.losses.tracking import PointTargets, weighted_total
 from siamkit.train.init import init_ban_regression
 from siamkit.train.tracking import BANTask, TrackerExperiment, _collate_aug, build_source, run_summary, training_recipe
+from siamkit.train.trainer import read_checkpoint
 
 ARCHITECTURE = "nanotrack_v2"
 DEFAULT_LOC_INIT = 32.0  # px: half a typical 64-px target in the 255-px search crop
@@ -104,7 +104,7 @@ def model_from_checkpoint(config: Mapping[str, Any], checkpoint: str | Path, sou
     path = Path(checkpoint)
     if not path.is_file():
         raise DataError(f"No checkpoint at {path}.", hint="Train first (siamkit.train.light.run_light_training).")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path)  # weights_only=True: a crafted checkpoint cannot run code
     task.load_state_dict(state["task"])
     return exp, model, base, state
 
@@ -119,10 +119,11 @@ def run_light_training(
     device: str | None = None,
     stop_at: int | None = None,
     ship: bool = True,
-    publish: bool = True,
+    publish: bool = False,
     **_: Any,
 ) -> dict[str, Any]:
-    """Train NanoTrack v2 from a YAML mapping with the shared Trainer; ship it when ``ship``."""
+    """Train NanoTrack v2 from a YAML mapping with the shared Trainer; ship it only when ``ship`` and
+    ``publish`` (an explicit request: a run never writes into the package or a zoo unasked)."""
     from siamkit.train.loader import RandomBatches, StepLoader
     from siamkit.train.trainer import TrainConfig, Trainer
     from siamkit.utils.io import write_json

@@ -414,11 +414,11 @@ def run_tracker_training(
     source: str = "",
     steps: int | None = None,
     device: str | None = None,
-    publish: bool = True,
+    publish: bool = False,
     **_: Any,
 ) -> dict[str, Any]:
-    """Train a tracker from a YAML mapping; ship the result to the model zoo when the config says
-    ``ship:`` and ``publish`` is on (``siamkit train --no-publish`` keeps everything in the run folder)."""
+    """Train a tracker from a YAML mapping; ship the result to the model zoo only when the config says
+    ``ship:`` and ``publish`` is asked for (``siamkit train --publish``); otherwise the run folder only."""
     from siamkit import zoo
     from siamkit.train.loader import RandomBatches, StepLoader
     from siamkit.train.trainer import TrainConfig, Trainer

@@ -15,8 +15,10 @@ import csv
 import io
 import logging
 import math
+import pickle
 import random
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 
 from siamkit.errors import ConfigError, DataError
+from siamkit.safety import make_private
 from siamkit.train import distributed
 from siamkit.train.loader import StepLoader
 from siamkit.train.schedule import Schedule, make_scheduler
@@ -59,6 +62,24 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # Validated where it enters: `steps: 0` or `lr: .nan` used to train nothing, silently.
+        if self.steps < 1:
+            raise ConfigError(f"train.steps must be at least 1, got {self.steps}.", hint="Set steps: to e.g. 1000.")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr must be a positive number, got {self.lr}.", hint="Write e.g. lr: 1.0e-3.")
+        for name in ("weight_decay", "momentum", "warmup_factor", "final_lr_factor", "gamma"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"train.{name} must be a finite number >= 0, got {value}.")
+        for name in ("warmup_steps", "checkpoint_every", "epoch_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}.")
+        if self.step_size < 1 or self.log_every < 1:
+            raise ConfigError("train.step_size and train.log_every must be at least 1.")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ConfigError(f"train.grad_clip must be a positive number or none, got {self.grad_clip}.")
+
 
 class Task(nn.Module):
     """Base class of task adapters: implement ``training_step(batch) -> loss | (loss, logs)``.
@@ -83,18 +104,47 @@ def seed_everything(seed: int) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG state as plain data (tensors, ints, lists): loadable with ``weights_only=True``."""
+    version, keys, gauss_index = random.getstate()
+    kind, np_keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": {"version": version, "state": torch.tensor(keys, dtype=torch.int64), "gauss": gauss_index},
+        "numpy": {"kind": kind, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint as plain data only (``weights_only=True``: no code in it can run).
+
+    A checkpoint that needs more than tensors and plain Python values (e.g. pickled objects
+    written by an older siamkit, or a crafted file) is refused with a DataError.
+    """
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(
+            f"{path} is not a plain-data siamkit checkpoint ({first}).",
+            hint="siamkit only resumes from checkpoints it wrote (tensors and plain values); start without --resume.",
+        ) from None
+    if not isinstance(state, dict) or "task" not in state:
+        raise DataError(f"{path} is not a siamkit training checkpoint.", hint="Start without --resume.")
+    return state
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -181,15 +231,20 @@ class Trainer:
         if self.checkpoint_path is None or not distributed.is_main():
             return
         buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        atomic_write(self.checkpoint_path, lambda p: p.write_bytes(buffer.getvalue()))
+        torch.save(self.state_dict(), buffer)  # plain data only: read back with weights_only=True
+
+        def write_private(p: Path) -> None:
+            p.write_bytes(buffer.getvalue())
+            make_private(p)  # training state is the user's
+
+        atomic_write(self.checkpoint_path, write_private)
         self.write_logs()
 
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         path = Path(path) if path is not None else self.checkpoint_path
         if path is None or not path.is_file():
             raise DataError(f"No checkpoint to resume from at {path}.", hint="Run without --resume to start afresh.")
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = read_checkpoint(path, map_location=self.device)
         self.task.load_state_dict(state["task"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
