@@ -24,7 +24,7 @@ def clip_file(tmp_path_factory):
 @pytest.fixture
 def client(tmp_path):
     app = create_app(work_dir=tmp_path / "work", max_upload_mb=1.0, trackers=["opencv:kcf"])
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         c.work_dir = tmp_path / "work"
         yield c
 
@@ -115,19 +115,18 @@ def test_bad_job_requests(client, clip_file):
     assert empty.status_code == 422
 
 
-def test_failed_job_reports_its_error(client, clip_file):
+def test_box_outside_the_frame_is_refused_before_a_job_starts(client, clip_file):
     video = upload(client, clip_file[0]).json()
-    # a box entirely outside the frame passes the form check but the tracker session rejects it
-    job = client.post("/api/jobs", json={"video_id": video["video_id"], "tracker": "opencv:kcf",
-                                         "box": [5000, 5000, 10, 10]}).json()
-    job = wait(client, job["id"])
-    assert job["status"] == "failed" and "outside" in job["error"]
-    assert client.get(f"/api/jobs/{job['id']}/video").status_code == 409
+    # checked against the video's frame size at the request, with the same rule as the CLI
+    response = client.post("/api/jobs", json={"video_id": video["video_id"], "tracker": "opencv:kcf",
+                                              "box": [5000, 5000, 10, 10]})
+    assert response.status_code == 422 and "outside" in response.json()["detail"]
+    assert client.app.state.store.jobs == {}
 
 
 def test_jobs_are_bounded(tmp_path, clip_file):
     app = create_app(work_dir=tmp_path / "w", trackers=["opencv:kcf"], max_jobs=1, max_queued=1)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         video = upload(client, clip_file[0]).json()
         body = {"video_id": video["video_id"], "tracker": "opencv:kcf", "box": clip_file[1][0].tolist()}
         first = client.post("/api/jobs", json=body)
@@ -139,7 +138,7 @@ def test_jobs_are_bounded(tmp_path, clip_file):
 
 def test_temporary_work_dir_is_removed_at_shutdown():
     app = create_app(trackers=["opencv:kcf"])
-    with TestClient(app):
+    with TestClient(app, base_url="http://127.0.0.1:8000"):
         work = app.state.store.work_dir
         assert work.is_dir()
     assert not work.exists()

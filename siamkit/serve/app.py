@@ -1,4 +1,11 @@
-"""The FastAPI app behind ``siamkit serve``: upload a video, draw a box, track, watch, download."""
+"""The FastAPI app behind ``siamkit serve``: upload a video, draw a box, track, watch, download.
+
+Safety rules (README, "Safety and failure"): requests must address this server (Host/Origin,
+see :mod:`siamkit.serve.guard`); uploads are streamed to disk with the size limit checked on every
+chunk and capped by count and total size; decoding runs in a worker thread, never on the event
+loop; boxes are checked against the video's frame size before a job starts; shutdown stops the
+running jobs and removes the temporary folder within 5 s.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,17 @@ import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from siamkit.errors import SiamkitError
-from siamkit.serve.jobs import JobStore, sniff_video_suffix, valid_id
+from siamkit.geometry import check_box
+from siamkit.serve.guard import BadUpload, HostCheck, UploadTooLarge, receive_upload
+from siamkit.serve.jobs import MAX_FRAME_SIDE, JobStore, sniff_video_suffix, valid_id
 
 STATIC = Path(__file__).parent / "static"
-CHUNK = 1 << 20
 
 
 class JobRequest(BaseModel):
@@ -38,11 +47,24 @@ def create_app(
     max_queued: int = 8,
     trackers: list[str] | None = None,
     device: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    allowed_hosts: list[str] | tuple[str, ...] = (),
+    max_uploads: int = 20,
+    max_total_mb: float = 2048.0,
+    max_frame_side: int = MAX_FRAME_SIDE,
 ) -> FastAPI:
-    """Build the app. ``work_dir`` defaults to a fresh temporary folder removed at shutdown."""
+    """Build the app. ``work_dir`` defaults to a fresh temporary folder removed at shutdown.
+
+    ``host``/``port`` are the address served (``Host`` and ``Origin`` must name it; ``allowed_hosts``
+    adds names); ``max_uploads`` and ``max_total_mb`` cap the uploads kept at once.
+    """
     temp = tempfile.TemporaryDirectory(prefix="siamkit-serve-") if work_dir is None else None
-    store = JobStore(Path(temp.name if temp else work_dir), max_jobs=max_jobs, max_queued=max_queued, device=device)
+    store = JobStore(Path(temp.name if temp else work_dir), max_jobs=max_jobs, max_queued=max_queued, device=device,
+                     max_uploads=max_uploads, max_total_bytes=int(max_total_mb * (1 << 20)),
+                     max_frame_side=max_frame_side)
     max_bytes = int(max_upload_mb * (1 << 20))
+    hosts = HostCheck(host, port, allowed_hosts)
 
     def tracker_names() -> list[str]:
         if trackers is not None:
@@ -66,6 +88,13 @@ def create_app(
 
     @app.middleware("http")
     async def sweep_expired(request: Request, call_next):
+        # DNS rebinding and cross-site requests: the Host (and a browser's Origin) must name this server
+        if not hosts.allows(request.headers.get("host", "")):
+            return JSONResponse({"detail": "Wrong Host header: open the page at the address siamkit serve printed."},
+                                status_code=403)
+        origin = request.headers.get("origin")
+        if origin is not None and not hosts.origin_allowed(origin):
+            return JSONResponse({"detail": "Cross-site request refused."}, status_code=403)
         store.sweep()
         return await call_next(request)
 
@@ -79,29 +108,36 @@ def create_app(
         return {"trackers": names, "default": default_tracker(names)}
 
     @app.post("/api/videos")
-    async def upload(file: UploadFile) -> dict:
-        head = await file.read(64)
-        suffix = sniff_video_suffix(head)
-        if suffix is None:
-            raise HTTPException(415, "Unsupported file: upload an MP4, MOV, AVI, MKV or WebM video.")
-        video_id, path = store.new_upload_path(suffix)
-        size = len(head)
+    async def upload(request: Request) -> dict:
         try:
-            with path.open("wb") as out:
-                out.write(head)
-                while chunk := await file.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise HTTPException(413, f"The video is larger than the {max_upload_mb:g} MB limit.")
-                    out.write(chunk)
-            info = store.probe(path)
-        except HTTPException:
+            store.check_upload_room()
+        except OverflowError as exc:
+            raise HTTPException(429, str(exc)) from None
+        limit = min(max_bytes, store.total_room())
+        video_id, partial = store.new_upload_path(".partial")
+        path = partial
+        try:
+            # streamed: the limit is checked on every chunk, nothing is spooled beyond it
+            await receive_upload(request, partial, limit)
+            with partial.open("rb") as fh:
+                suffix = sniff_video_suffix(fh.read(64))
+            if suffix is None:
+                raise HTTPException(415, "Unsupported file: upload an MP4, MOV, AVI, MKV or WebM video.")
+            path = partial.with_suffix(suffix)
+            partial.rename(path)
+            info = await run_in_threadpool(store.probe, path)  # decoding blocks: off the event loop
+        except UploadTooLarge:
             path.unlink(missing_ok=True)
-            raise
+            detail = f"The video is larger than the {max_upload_mb:g} MB limit." if limit == max_bytes else \
+                "The video does not fit in the server's upload space; try again later."
+            raise HTTPException(413, detail) from None
+        except BadUpload as exc:
+            path.unlink(missing_ok=True)
+            raise HTTPException(400, str(exc)) from None
         except SiamkitError as exc:
             path.unlink(missing_ok=True)
             raise HTTPException(415, str(exc)) from None
-        except Exception:
+        except BaseException:
             path.unlink(missing_ok=True)
             raise
         return {"video_id": video_id, "first_frame": f"/api/videos/{video_id}/first_frame.jpg", **info}
@@ -114,16 +150,17 @@ def create_app(
 
     @app.post("/api/jobs")
     def start_job(request: JobRequest) -> dict:
-        if store.video_path(request.video_id) is None:
+        if store.video_path(request.video_id) is None or request.video_id not in store.sizes:
             raise HTTPException(404, "Unknown video: upload it first.")
         names = tracker_names()
         if request.tracker not in names:
             raise HTTPException(422, f"Unknown tracker {request.tracker!r}; choose one of {', '.join(names)}.")
-        x, y, w, h = request.box
-        if not (w > 0 and h > 0):
-            raise HTTPException(422, "Draw a box with a positive width and height.")
+        try:  # the same box rule as the CLI and the Python API (bounded size: bounded crops)
+            box = check_box(request.box, image_size=store.sizes.get(request.video_id), name="box")
+        except SiamkitError as exc:
+            raise HTTPException(422, str(exc)) from None
         try:
-            job = store.submit(request.video_id, request.tracker, [x, y, w, h])
+            job = store.submit(request.video_id, request.tracker, [float(v) for v in box])
         except OverflowError as exc:
             raise HTTPException(429, str(exc)) from None
         return job.public()

@@ -1,7 +1,9 @@
 """Uploads and tracking jobs of the web page: random names, content checks, bounded concurrency, clean-up.
 
 Nothing the client sends is ever used as a path: uploads and results are stored under
-server-generated ids in the app's own work folder, and ids are validated before any lookup.
+server-generated ids in the app's own work folder (readable by its owner only), and ids are
+validated (full match) before any lookup. Uploads are capped by count and total size, decoded
+frames by their size, and :meth:`JobStore.shutdown` stops running jobs at their next frame.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,14 @@ from typing import Any
 import cv2
 
 from siamkit.errors import SiamkitError, VideoError
+from siamkit.safety import make_private
 
-ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+MAX_FRAME_SIDE = 4096  # px: larger frames are refused (a decoded 8K frame is 100 MB)
+
+
+class JobCancelled(Exception):
+    """The server is stopping: the job ends at its next frame."""
 
 
 def sniff_video_suffix(head: bytes) -> str | None:
@@ -36,7 +45,7 @@ def sniff_video_suffix(head: bytes) -> str | None:
 
 
 def valid_id(value: str) -> bool:
-    return bool(ID_PATTERN.match(value))
+    return bool(ID_PATTERN.fullmatch(value))  # match() would let "<id>\n" through
 
 
 @dataclass
@@ -68,14 +77,21 @@ class JobStore:
     """Holds uploads and jobs in ``work_dir``; runs at most ``max_jobs`` trackings at once."""
 
     def __init__(self, work_dir: Path, max_jobs: int = 2, max_queued: int = 8, ttl_seconds: float = 3600,
-                 device: str | None = None):
+                 device: str | None = None, max_uploads: int = 20, max_total_bytes: int = 2 << 30,
+                 max_frame_side: int = MAX_FRAME_SIDE):
         self.work_dir = Path(work_dir)
         self.uploads = self.work_dir / "uploads"
         self.results = self.work_dir / "results"
         self.thumbs = self.work_dir / "thumbs"
-        self.thumbs.mkdir(parents=True, exist_ok=True)
-        self.uploads.mkdir(parents=True, exist_ok=True)
-        self.results.mkdir(parents=True, exist_ok=True)
+        for folder in (self.work_dir, self.thumbs, self.uploads, self.results):
+            folder.mkdir(parents=True, exist_ok=True)
+            make_private(folder)  # other users of the machine must not read the uploaded videos
+        self.max_uploads = max_uploads
+        self.max_total_bytes = max_total_bytes
+        self.max_frame_side = max_frame_side
+        self.sizes: dict[str, tuple[int, int]] = {}  # video id → (width, height) of its frames
+        self._stop = threading.Event()
+        self._futures: list = []
         self.max_queued = max_queued
         self.ttl = ttl_seconds
         self.device = device
@@ -88,6 +104,19 @@ class JobStore:
         upload_id = uuid.uuid4().hex
         return upload_id, self.uploads / f"{upload_id}{suffix}"
 
+    def check_upload_room(self) -> None:
+        """OverflowError when the stored uploads reach the count or total-size cap."""
+        files = [p for p in self.uploads.iterdir() if p.is_file()]
+        if len(files) >= self.max_uploads:
+            raise OverflowError(f"The server holds {len(files)} uploads, its limit; try again later.")
+        if sum(p.stat().st_size for p in files) >= self.max_total_bytes:
+            raise OverflowError("The server's upload space is full; try again later.")
+
+    def total_room(self) -> int:
+        """Bytes left under the total-size cap."""
+        used = sum(p.stat().st_size for p in self.uploads.iterdir() if p.is_file())
+        return max(0, self.max_total_bytes - used)
+
     def video_path(self, video_id: str) -> Path | None:
         if not valid_id(video_id):
             return None
@@ -98,7 +127,10 @@ class JobStore:
         return self.thumbs / f"{video_id}.jpg"
 
     def probe(self, path: Path) -> dict[str, Any]:
-        """Open an uploaded file as a video and read its first frame (the content check)."""
+        """Open an uploaded file as a video and read its first frame (the content check).
+
+        Blocking (it decodes): the app calls it in a worker thread, never on the event loop.
+        """
         capture = cv2.VideoCapture(str(path))
         try:
             ok, frame = capture.read() if capture.isOpened() else (False, None)
@@ -108,8 +140,15 @@ class JobStore:
             fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         finally:
             capture.release()
-        cv2.imwrite(str(self.first_frame_path(path.stem)), frame)
-        return {"width": frame.shape[1], "height": frame.shape[0], "frames": count or None, "fps": fps}
+        height, width = frame.shape[:2]
+        if max(width, height) > self.max_frame_side:
+            raise VideoError(f"The video's frames are {width}×{height}; this server takes at most "
+                             f"{self.max_frame_side} px on a side.", hint="Downscale the video first.")
+        thumb = self.first_frame_path(path.stem)
+        cv2.imwrite(str(thumb), frame)
+        make_private(thumb)
+        self.sizes[path.stem] = (width, height)
+        return {"width": width, "height": height, "frames": count or None, "fps": fps}
 
     # ---------------------------------------------------------------- jobs
     def submit(self, video_id: str, tracker: str, box: list[float]) -> Job:
@@ -119,7 +158,7 @@ class JobStore:
                 raise OverflowError("Too many tracking jobs are waiting; try again when one has finished.")
             job = Job(id=uuid.uuid4().hex, video_id=video_id, tracker=tracker, box=box)
             self.jobs[job.id] = job
-        self._pool.submit(self._run, job)
+            self._futures = [f for f in self._futures if not f.done()] + [self._pool.submit(self._run, job)]
         return job
 
     def result_dir(self, job_id: str) -> Path:
@@ -128,9 +167,12 @@ class JobStore:
     def _run(self, job: Job) -> None:
         from siamkit.trackers.session import track_source
 
+        if self._stop.is_set():
+            return
         job.status = "running"
         out = self.result_dir(job.id)
         out.mkdir(parents=True, exist_ok=True)
+        make_private(out)
         try:
             video = self.video_path(job.video_id)
             if video is None:
@@ -138,6 +180,8 @@ class JobStore:
 
             def on_frame(done: int, total: int | None) -> None:
                 job.done, job.total = done, total
+                if self._stop.is_set():
+                    raise JobCancelled
 
             run = track_source(video, [job.box], tracker=job.tracker, device=self.device,
                                out_video=out / "tracked.webm", save=out / "boxes.json", on_frame=on_frame,
@@ -147,6 +191,8 @@ class JobStore:
             write_boxes(out / "boxes.csv", run.boxes, run.scores)
             job.fps = round(run.fps, 2)
             job.status = "done"
+        except JobCancelled:
+            job.error, job.status = "The server stopped.", "failed"
         except SiamkitError as exc:
             job.error, job.status = str(exc), "failed"
         except Exception as exc:  # the page must show every failure, not hang
@@ -166,5 +212,8 @@ class JobStore:
                     shutil.rmtree(self.result_dir(job_id), ignore_errors=True)
                     del self.jobs[job_id]
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 4.0) -> None:
+        """Stop: queued jobs are dropped, running ones end at their next frame (waits up to ``timeout`` s)."""
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        futures_wait(self._futures, timeout=timeout)
