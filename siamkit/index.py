@@ -215,6 +215,8 @@ class Gallery:
         ``checkpoint`` (a folder) makes long ingestion resumable: each embedded batch is saved
         there, and a rerun with the same images and batch size embeds only the missing batches.
         """
+        if int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
         folder = Path(folder)
         paths = list_images(folder)
         embed, info = embedder(model, entry, device)
@@ -321,14 +323,22 @@ class Gallery:
             head = json.loads((directory / "gallery.json").read_text())
             ids = json.loads((directory / "ids.json").read_text())
             metadata = json.loads((directory / "metadata.json").read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"A JSON file in {directory} is corrupt ({exc}).") from None
+        if not isinstance(head, dict) or not isinstance(ids, list) or not isinstance(metadata, list):
+            raise DataError(f"The JSON files in {directory} are corrupt.",
+                            hint="Rebuild it with `siamkit index build`.")
         if head.get("format_version") != FORMAT_VERSION:
             raise DataError(f"{directory}/gallery.json has format {head.get('format_version')}, expected 1.")
         params = {k: v for k, v in head.get("params", {}).items() if v is not None}
         gallery = cls(head["dim"], head["kind"], head["metric"], info=head.get("info"), **params)
-        vectors = np.load(directory / "vectors.npy")
-        index = faiss.read_index(str(directory / "index.faiss"))
+        try:  # a corrupt file is a one-line DataError, never a FAISS/NumPy traceback
+            vectors = np.load(directory / "vectors.npy", allow_pickle=False)
+            index = faiss.read_index(str(directory / "index.faiss"))
+        except (RuntimeError, ValueError, OSError, EOFError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DataError(f"The gallery in {directory} is corrupt ({first}).",
+                            hint="Rebuild it with `siamkit index build`.") from None
         n = head.get("count")
         if not (len(ids) == len(metadata) == vectors.shape[0] == index.ntotal == n) or index.d != gallery.dim:
             raise DataError(

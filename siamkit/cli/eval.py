@@ -77,6 +77,9 @@ def eval_command(
         max_frames=max_frames,
         absent_policy=absent,
     )
+    from siamkit.safety import check_weights_file
+
+    check_weights_file(weights)
     names = [s.strip() for s in sequences.split(",") if s.strip()] if sequences else None
     metrics = run_evaluation(job, sequences=names, workers=workers)
     typer.echo(format_summary(metrics))

@@ -20,6 +20,11 @@ def export(
 
     if not onnx and not torchscript:
         raise ConfigError("Nothing to export.", hint="Pass --onnx DIR and/or --torchscript DIR.")
+    from siamkit.safety import check_output_dir, check_weights_file
+
+    check_weights_file(weights)
+    for folder in {onnx, torchscript} - {None}:
+        check_output_dir(folder, "export")
     if onnx:
         description = export_tracker(name, onnx, weights=weights, onnx=True, torchscript=torchscript == onnx)
         diff = description["onnx_max_abs_diff"]

@@ -24,17 +24,20 @@ def build(
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the gallery to."),
     kind: str = typer.Option("flat", "--kind", help="flat (exact), ivf or hnsw (approximate, faster on large sets)."),
     metric: str = typer.Option("cosine", "--metric", help="cosine, ip (inner product) or l2."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Images embedded per forward pass."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images embedded per forward pass."),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cpu)."),
-    nlist: int = typer.Option(None, "--nlist", help="IVF cells (default ≈ 4·√N)."),
-    hnsw_m: int = typer.Option(32, "--hnsw-m", help="HNSW links per node."),
+    nlist: int = typer.Option(None, "--nlist", min=1, help="IVF cells (default ≈ 4·√N)."),
+    hnsw_m: int = typer.Option(32, "--hnsw-m", min=2, help="HNSW links per node."),
 ) -> None:
     """Embed every image under FOLDER with MODEL and save the gallery to OUT (rerun to resume)."""
     from siamkit.errors import ConfigError
     from siamkit.index import KINDS, Gallery
+    from siamkit.safety import check_output_dir, check_outputs
 
     if kind not in KINDS:  # before any work is done or written
         raise ConfigError(f"Unknown index kind {kind!r}.", hint=f"Use one of: {', '.join(KINDS)}.")
+    check_outputs({"gallery": out}, [folder])
+    check_output_dir(out, "gallery")  # an unwritable folder fails now, not after embedding everything
     params = {"hnsw_m": hnsw_m}
     if nlist:
         params["nlist"] = nlist

@@ -15,6 +15,10 @@ def report_command(
 ) -> None:
     """Rank trackers by the published criteria (success AUC, AO, EAO, F1) with FPS."""
     from siamkit.eval.tracking.report import make_report
+    from siamkit.safety import check_output_dir
+
+    if out is not None:
+        check_output_dir(out, "report")
 
     report = make_report(dirs, out_dir=out, plots=not no_plots)
     typer.echo(report["text"])

@@ -14,7 +14,7 @@ from siamkit.cli import app
 def search(
     gallery_dir: Path = typer.Argument(..., help="Gallery folder written by `siamkit index build`."),
     image: Path = typer.Argument(..., help="Query image."),
-    k: int = typer.Option(10, "-k", "--k", help="Number of results."),
+    k: int = typer.Option(10, "-k", "--k", min=1, help="Number of results."),
     model: str = typer.Option(None, "--model", "-m", help="Embedding model (default: the one that built the gallery)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:

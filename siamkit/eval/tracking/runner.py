@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -200,10 +201,14 @@ def run_sequence(
     return {"name": name, "frames": len(seq), "time": float(out["times"].sum())}
 
 
-def _init_worker() -> None:
-    """Worker processes use one thread each so that N workers do not oversubscribe the cores."""
+def _init_worker(parent_pid: int | None = None) -> None:
+    """Worker processes use one thread each (N workers must not oversubscribe the cores), and die
+    with the parent: a killed ``siamkit eval`` must not leave orphans tracking on."""
     import os
 
+    from siamkit.safety import die_with_parent
+
+    die_with_parent(parent_pid)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
 
@@ -215,12 +220,36 @@ def _worker(job: EvalJob, name: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- whole run
+def _read_run_json(path: Path) -> dict[str, Any]:
+    """``run.json`` as a dict, or a DataError saying it is corrupt (never a traceback)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is corrupt ({exc}).",
+                        hint="Delete it (and the results beside it) or use another --out folder.") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path} is corrupt (not a JSON object).", hint="Delete it or use another --out folder.")
+    return data
+
+
+def _has_results(job: EvalJob, record: dict[str, Any]) -> bool:
+    """Whether the run ``record`` describes finished any sequence in ``job.out_dir``."""
+    try:
+        old = EvalJob(str(record.get("tracker")), str(record.get("dataset")), job.out_dir,
+                      protocol=record.get("protocol", "ope"))
+    except ConfigError:
+        return True  # unknown layout: keep it, the user decides
+    return any(result_path(old, str(n)).is_file() for n in record.get("sequences") or [])
+
+
 def _check_run_file(job: EvalJob, names: list[str]) -> None:
     path = Path(job.out_dir) / RUN_FILE
     record = {k: getattr(job, k) for k in _SAME_RUN_KEYS}
     if path.is_file():
-        old = json.loads(path.read_text())
+        old = _read_run_json(path)
         changed = [k for k in _SAME_RUN_KEYS if old.get(k) != record[k]]
+        if changed and not _has_results(job, old):
+            changed, old = [], {}  # a run that failed before finishing anything binds the folder to nothing
         if changed:
             raise ConfigError(
                 f"{job.out_dir} holds results of a different run ({', '.join(changed)} differ).",
@@ -233,6 +262,17 @@ def _check_run_file(job: EvalJob, names: list[str]) -> None:
     write_json(path, record | extra | {"siamkit_version": siamkit.__version__})
 
 
+def _check_ground_truth(dataset: Dataset, names: list[str]) -> None:
+    """Refuse sequences whose ground truth is shorter than their video (they were silently cut)."""
+    for name in names:
+        dropped = dataset[name].meta.get("dropped_frames")
+        if dropped:
+            raise DataError(
+                f"{name}: the ground truth has {dropped} box(es) fewer than the video has frames.",
+                hint="Complete the ground-truth file, or move the extra frames out of the sequence folder.",
+            )
+
+
 def run_evaluation(
     job: EvalJob, sequences: list[str] | None = None, workers: int = 1, show_progress: bool | None = None
 ) -> dict[str, Any]:
@@ -240,8 +280,12 @@ def run_evaluation(
 
     Returns the metrics dict (also written to ``out_dir/metrics.json``).
     """
+    from siamkit.safety import check_output_dir
+
     dataset = open_dataset(job.dataset)
     names = list(dataset.names) if not sequences else dataset.select(list(sequences)).names
+    _check_ground_truth(dataset, names)
+    check_output_dir(job.out_dir, "results")  # before any work: an unwritable folder fails now
     Path(job.out_dir).mkdir(parents=True, exist_ok=True)
     _check_run_file(job, names)
     pending = [n for n in names if not result_path(job, n).is_file()]
@@ -255,7 +299,8 @@ def run_evaluation(
                 bar.update(1)
         else:
             context = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(min(workers, len(pending)), mp_context=context, initializer=_init_worker)
+            pool = ProcessPoolExecutor(min(workers, len(pending)), mp_context=context, initializer=_init_worker,
+                                       initargs=(os.getpid(),))
             try:
                 futures = {pool.submit(_worker, job, name): name for name in pending}
                 for future in as_completed(futures):
@@ -277,7 +322,11 @@ def load_run(out_dir: str | Path) -> dict[str, Any]:
         raise DataError(
             f"{out_dir} is not an evaluation folder ({RUN_FILE} missing).", hint="Run `siamkit eval` first."
         )
-    return json.loads(path.read_text())
+    run = _read_run_json(path)
+    missing = [k for k in ("tracker", "dataset", "protocol") if k not in run]
+    if missing:
+        raise DataError(f"{path} is corrupt (no {', '.join(missing)}).", hint="Run `siamkit eval` again.")
+    return run
 
 
 def _fps(times_by_seq: dict[str, np.ndarray | None]) -> float:
