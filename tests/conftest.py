@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,102 @@ def shared_data() -> Path:
 def tracking_clips() -> Path:
     """The shared OTB-layout tracking clips (skips when absent)."""
     return shared_path("tracking")
+
+
+# --------------------------------------------------------------------------- reference implementations
+
+#: The reference sources siamkit is compared with (pysot, siamban, SiamMask, DaSiamRPN, siamfc-pytorch).
+PEERS_SRC = Path(os.environ.get("SIAMKIT_PEERS_SRC", REPO.parent / "shared" / "peers-src"))
+#: numpy aliases removed in numpy 1.24 / 2.0 that the reference code still uses.
+NUMPY_ALIASES = {"float": float, "int": int, "bool": bool, "int0": "intp"}
+#: Cython modules (VOT overlap) the reference code imports at module level; parity never calls them.
+CYTHON_STANDINS = ("utils.pyvotkit.region", "toolkit.utils.region")
+
+
+@contextlib.contextmanager
+def _numpy_aliases():
+    import numpy as np
+
+    added = [k for k in NUMPY_ALIASES if k not in np.__dict__]
+    for k in added:
+        v = NUMPY_ALIASES[k]
+        setattr(np, k, getattr(np, v) if isinstance(v, str) else v)
+    try:
+        yield
+    finally:
+        for k in added:
+            delattr(np, k)
+
+
+@contextlib.contextmanager
+def _cpu_cuda_calls():
+    """Code written for a GPU calls ``.cuda()``: on a machine without one it keeps tensors where they are."""
+    if torch.cuda.is_available():
+        yield
+        return
+    originals = torch.Tensor.cuda, torch.nn.Module.cuda
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    torch.nn.Module.cuda = lambda self, *a, **k: self
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda, torch.nn.Module.cuda = originals
+
+
+def _standin(name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+
+    def unavailable(*args, **kwargs):
+        raise NotImplementedError(f"{name} is a Cython module the parity tests do not build")
+
+    module.vot_overlap = module.vot_float2str = module.vot_overlap_traj = unavailable
+    return module
+
+
+@contextlib.contextmanager
+def peer_sources(name: str, *subdirs: str):
+    """Put ``../shared/peers-src/<name>`` (or its ``subdirs``) first on ``sys.path`` with today's shims.
+
+    Skips (with the reason) only when the folder is absent. Shims, all undone on exit: numpy's removed
+    aliases, ``.cuda()`` as a no-op without a GPU, stand-ins for the Cython ``region`` modules. On
+    exit the peer's modules leave ``sys.modules`` (SiamMask and DaSiamRPN both have a ``utils``).
+    """
+    folder = PEERS_SRC / name
+    if not folder.is_dir():
+        pytest.skip(f"reference sources not found: {folder} (set SIAMKIT_PEERS_SRC to the peers-src folder)")
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
+    sys.path[:0] = [str(folder / s) for s in subdirs or ("",)]
+    standins = {n: _standin(n) for n in CYTHON_STANDINS if n not in sys.modules}
+    sys.modules.update(standins)
+    try:
+        with _numpy_aliases(), _cpu_cuda_calls():
+            yield folder
+    finally:
+        sys.path[:] = saved_path
+        for mod in set(sys.modules) - saved_modules:
+            file = getattr(sys.modules[mod], "__file__", None) or ""
+            if mod in standins or file.startswith(str(folder)):
+                del sys.modules[mod]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "parity: compares siamkit with a reference implementation (../shared/peers-src)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "parity" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.parity)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With SIAMKIT_PARITY_STRICT=1 (CI) and the peers present, a skipped parity test fails."""
+    outcome = yield
+    report = outcome.get_result()
+    strict = os.environ.get("SIAMKIT_PARITY_STRICT") == "1" and PEERS_SRC.is_dir()
+    parity = item.get_closest_marker("parity") is not None
+    if strict and parity and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"parity test skipped although {PEERS_SRC} exists: {reason}"

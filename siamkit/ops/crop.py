@@ -9,6 +9,10 @@ to ``out × out``.
 :func:`crop_numpy` is the float reference (NumPy + OpenCV on one image). :func:`crop_batch`
 is the batched torch version: it crops many squares from many frames at once, on the device
 the frames live on, and agrees with the reference to about 1e-4.
+
+``quantize=True`` crops like the reference implementations (pysot, siamban, SiamMask, DaSiamRPN):
+the padding colour is truncated to uint8 and the square is resized by OpenCV on uint8, so the
+network sees exactly their pixels (the float crop differs by up to ±1 grey level).
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ def crop_numpy(
     size: float,
     out_size: int,
     avg: np.ndarray | tuple[float, float, float] | None = None,
+    quantize: bool = False,
 ) -> np.ndarray:
     """Crop a ``size``-pixel square centred on ``centre`` = (cx, cy) and resize to ``out_size``.
 
     ``image`` is H×W×C (any dtype); the result is ``out_size × out_size × C`` float32.
-    ``avg`` is the padding colour (default: the image's per-channel mean).
+    ``avg`` is the padding colour (default: the image's per-channel mean). ``quantize``: uint8
+    padding colour (truncated) and uint8 resize, as the reference trackers (``image`` must be uint8).
     """
     image = np.asarray(image)
     if image.ndim != 3:
@@ -46,8 +52,9 @@ def crop_numpy(
     height, width, channels = image.shape
     avg = image.reshape(-1, channels).mean(0) if avg is None else np.asarray(avg, dtype=np.float64)
     x0, y0 = crop_origin(centre[0], s), crop_origin(centre[1], s)
-    patch = np.empty((s, s, channels), np.float32)
-    patch[:] = avg.astype(np.float32)
+    dtype = np.uint8 if quantize else np.float32
+    patch = np.empty((s, s, channels), dtype)
+    patch[:] = avg.astype(dtype)  # float → uint8 truncates, as assigning into the references' uint8 canvas
     ix0, iy0 = max(x0, 0), max(y0, 0)
     ix1, iy1 = min(x0 + s, width), min(y0 + s, height)
     if ix1 > ix0 and iy1 > iy0:
@@ -56,7 +63,7 @@ def crop_numpy(
         patch = cv2.resize(patch, (out_size, out_size), interpolation=cv2.INTER_LINEAR)
         if patch.ndim == 2:
             patch = patch[:, :, None]
-    return patch
+    return patch.astype(np.float32, copy=False)
 
 
 def _axis_coords(origin: torch.Tensor, size: torch.Tensor, out_size: int) -> torch.Tensor:
@@ -77,6 +84,7 @@ def crop_batch(
     avg: torch.Tensor,
     frame_index: torch.Tensor | None = None,
     backend: str = "auto",
+    quantize: bool = False,
 ) -> torch.Tensor:
     """Crop B squares from N frames in one go.
 
@@ -90,6 +98,8 @@ def crop_batch(
         backend: ``"torch"`` samples on the frames' device (the GPU path); ``"opencv"`` crops each
             window on the host with :func:`crop_numpy`; ``"auto"`` (default) picks OpenCV for CPU
             frames, where it is several times faster, and torch elsewhere. Both agree to ~1e-4.
+        quantize: crop like the reference trackers (see the module docstring); on the torch
+            backend each crop is OpenCV's fixed-point uint8 resize computed on the device.
 
     Returns:
         B×C×out×out float32 tensor.
@@ -104,7 +114,9 @@ def crop_batch(
     if backend not in ("auto", "torch", "opencv"):
         raise ValueError(f"backend must be 'auto', 'torch' or 'opencv', not {backend!r}")
     if backend == "opencv" or (backend == "auto" and device.type == "cpu"):
-        return _crop_on_host(frames.cpu(), centres, sizes, out_size, avg, frame_index).to(device)
+        return _crop_on_host(frames.cpu(), centres, sizes, out_size, avg, frame_index, quantize).to(device)
+    if quantize:
+        return _crop_uint8_on_device(frames, centres, sizes, out_size, avg, frame_index)
     sizes = torch.clamp(torch.round(sizes.to(torch.float64)), min=1)
     cen = centres.to(device=device, dtype=torch.float64)
     x0 = torch.floor(cen[:, 0] - (sizes + 1) / 2 + 0.5)
@@ -144,14 +156,25 @@ def crop_batch(
     return (top * (1 - fy) + bottom * fy).permute(0, 3, 1, 2).contiguous()
 
 
-def _crop_on_host(frames, centres, sizes, out_size, avg, frame_index) -> torch.Tensor:
+def _crop_uint8_on_device(frames, centres, sizes, out_size, avg, frame_index) -> torch.Tensor:
+    """Torch path of ``quantize``: OpenCV's uint8 bilinear arithmetic, one crop at a time, on the device."""
+    from siamkit.trackers.nanotrack import crop_like_original
+
+    index = [int(i) for i in frame_index]
+    crops = [
+        crop_like_original(frames[j : j + 1], centres[i], sizes[i], out_size, avg[i]) for i, j in enumerate(index)
+    ]
+    return torch.cat(crops)
+
+
+def _crop_on_host(frames, centres, sizes, out_size, avg, frame_index, quantize=False) -> torch.Tensor:
     """CPU path: the same crops through OpenCV, touching only each crop's window (several times faster)."""
     images = frames.permute(0, 2, 3, 1).numpy()  # N×H×W×C views, no copy for channels-last storage
     cen = centres.detach().to(torch.float64).cpu().numpy()
     side = sizes.detach().to(torch.float64).cpu().numpy()
     colour = avg.detach().to(torch.float64).cpu().numpy()
     index = frame_index.cpu().numpy()
-    crops = [crop_numpy(images[index[i]], cen[i], side[i], out_size, colour[i]) for i in range(len(index))]
+    crops = [crop_numpy(images[index[i]], cen[i], side[i], out_size, colour[i], quantize) for i in range(len(index))]
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
 

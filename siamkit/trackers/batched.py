@@ -96,25 +96,28 @@ def crop_targets(
     sizes: torch.Tensor,
     out_size: int,
     avg: torch.Tensor,
+    quantize: bool = False,
 ) -> torch.Tensor:
     """Crop one square per target from its own frame (frames are 1×3×H×W uint8 tensors).
+
+    ``quantize``: uint8 crops like the reference trackers (:func:`~siamkit.ops.crop.crop_batch`).
 
     Frames of equal size are cropped in one :func:`~siamkit.ops.crop.crop_batch` call; frames
     of different sizes (several videos) are cropped group by group, in target order.
     """
     frame_index = np.asarray(frame_index, dtype=np.int64)
     if len(frames) == 1:
-        return crop_batch(frames[0], centres, sizes, out_size, avg)
+        return crop_batch(frames[0], centres, sizes, out_size, avg, quantize=quantize)
     used = np.unique(frame_index)
     if len({tuple(frames[i].shape) for i in used}) == 1:
         stacked = torch.cat([frames[i] for i in used], dim=0)
         local = torch.as_tensor(np.searchsorted(used, frame_index), device=stacked.device)
-        return crop_batch(stacked, centres, sizes, out_size, avg, frame_index=local)
+        return crop_batch(stacked, centres, sizes, out_size, avg, frame_index=local, quantize=quantize)
     out = torch.empty((len(frame_index), frames[0].shape[1], out_size, out_size), device=centres.device)
     for i in used:
         sel = np.nonzero(frame_index == i)[0]
         t = torch.as_tensor(sel, device=centres.device)
-        out[t] = crop_batch(frames[i], centres[t], sizes[t], out_size, avg[t])
+        out[t] = crop_batch(frames[i], centres[t], sizes[t], out_size, avg[t], quantize=quantize)
     return out
 
 

@@ -170,7 +170,7 @@ class DaSiamRPNCore(AnchorCore):
             centres = sub["centre"][b_idx] + tb[b_idx, j_idx, :2] / scale_z[b_idx, None]
             s_z = torch.round(exemplar_side(sub["size"][b_idx], c.context_amount))
             fidx = np.asarray(frame_index)[[p[0] for p in picks]]
-            z = crop_targets(frames, fidx, centres, s_z, c.exemplar_size, sub["avg"][b_idx])
+            z = crop_targets(frames, fidx, centres, s_z, c.exemplar_size, sub["avg"][b_idx], c.uint8_crops)
             feats = self.model.template(z)
             dz = _map2(lambda buf, f: buf.index_put((b_idx, k_idx), f.to(buf.dtype)), dz, feats)
         return {"dz": dz, "dw": dw}

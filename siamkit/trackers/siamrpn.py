@@ -70,6 +70,9 @@ class CoreConfig:
     min_size: float = 10.0
     rgb: bool = False  # channel order the network was trained on: BGR (pysot, siamban) or RGB
     keep_aspect: bool = False  # update the box's scale only (its area), keeping the first frame's aspect ratio
+    # Crop like pysot / siamban / DaSiamRPN: uint8 padding colour and uint8 resize (same pixels, same boxes);
+    # False keeps the float crop (±1 grey level from theirs; trajectories drift apart by tenths of a pixel).
+    uint8_crops: bool = False
     source: str = "STVIR/pysot pysot/core/config.py (defaults)"
 
 
@@ -202,7 +205,7 @@ class SiamCore(Core):
         size = b[:, 2:].clone()
         avg = frame_means(frames, frame_index)
         s_z = torch.round(exemplar_side(size, c.context_amount))
-        z = self._channels(crop_targets(frames, frame_index, centre, s_z, c.exemplar_size, avg))
+        z = self._channels(crop_targets(frames, frame_index, centre, s_z, c.exemplar_size, avg, c.uint8_crops))
         zf = self.template(z, size, s_z)
         frame_sizes = np.array([[frames[i].shape[3], frames[i].shape[2]] for i in frame_index], np.int64)
         state = {
@@ -242,7 +245,7 @@ class SiamCore(Core):
         s_z = exemplar_side(size, c.context_amount)
         scale_z = c.exemplar_size / s_z
         s_x = torch.round(s_z * (instance / c.exemplar_size))
-        x = self._channels(crop_targets(frames, frame_index, centre, s_x, instance, sub["avg"]))
+        x = self._channels(crop_targets(frames, frame_index, centre, s_x, instance, sub["avg"], c.uint8_crops))
         out = self.model.search(x, sub["zf"])
         scores, boxes = self.decode(out, instance)
         _, window = self.grid(instance)
