@@ -109,55 +109,30 @@ class NanoTrackHead(nn.Module):
         return self.cls(zf, xf), torch.exp(self.reg(zf, xf))
 
 
-class NanoTrackV2(nn.Module):
-    """NanoTrack v2 network with the siamkit tracker interface.
-
-    ``template(z)`` caches nothing: it returns the template features that ``search(x, zf)`` takes.
-    Inputs are float BGR crops in 0–255 (no normalisation), 127 px (template) and 255 px (search).
-    """
-
-    kind = "ban"
-    anchor_num = 0
-    version = 2
-
-    def __init__(self, exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6):
-        super().__init__()
-        self.backbone = mobilenetv3_small_nanotrack()
-        self.stride = self.backbone.stride
-        self.exemplar_size = exemplar_size
-        self.instance_size = instance_size
-        z_side = -(-exemplar_size // self.stride)
-        self.score_size = -(-instance_size // self.stride)
-        self.head = NanoTrackHead(self.backbone.out_channels, z_side * z_side, width, depth)
-
-    def template(self, z: torch.Tensor) -> torch.Tensor:
-        """B×3×127×127 template crops → B×48×8×8 features."""
-        return self.backbone(z)
-
-    def search(self, x: torch.Tensor, zf: torch.Tensor) -> dict[str, torch.Tensor]:
-        """B×3×255×255 search crops and template features → ``cls`` B×2×16×16, ``loc`` B×4×16×16."""
-        cls, loc = self.head(zf, self.backbone(x))
-        return {"cls": cls, "loc": loc}
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.search(x, self.template(z))
-
-
-@MODELS.register("nanotrack_v2")
-def build_nanotrack_v2(exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6):
-    """NanoTrack v2 (HonglinChu/SiamTrackers) — 334,078 parameters without the unused adjust layer."""
-    return NanoTrackV2(exemplar_size=exemplar_size, instance_size=instance_size, width=width, depth=depth)
-
-
 class NanoTrackBase(nn.Module):
     """Shared tracker interface: ``template(z)`` → features, ``search(x, zf)`` → ``cls``/``loc``.
 
-    Inputs are float BGR crops in 0–255 (no normalisation): 127 px template, 255 px search region.
+    Subclasses give the backbone (with ``stride`` and ``out_channels``) and build ``self.head``;
+    ``template_cells`` (template feature positions) and ``score_size`` (output side) follow from the
+    crop sizes. Inputs are float BGR crops in 0–255: 127 px template, 255 px search region.
     """
 
     kind = "ban"
     anchor_num = 0
     version = 0
+
+    def __init__(self, backbone: nn.Module, exemplar_size: int = 127, instance_size: int = 255):
+        super().__init__()
+        self.backbone = backbone
+        self.stride = backbone.stride
+        self.exemplar_size = exemplar_size
+        self.instance_size = instance_size
+        self.template_cells = (-(-exemplar_size // self.stride)) ** 2
+        self.score_size = self.score_size_for(instance_size)
+
+    def score_size_for(self, search_size: int) -> int:
+        """Side of the output maps for a ``search_size`` crop."""
+        return -(-search_size // self.stride)
 
     def template(self, z: torch.Tensor) -> torch.Tensor:
         """B×3×127×127 template crops → B×C×8×8 features."""
@@ -170,6 +145,26 @@ class NanoTrackBase(nn.Module):
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.search(x, self.template(z))
+
+
+class NanoTrackV2(NanoTrackBase):
+    """NanoTrack v2 network with the siamkit tracker interface.
+
+    ``template(z)`` caches nothing: it returns the template features that ``search(x, zf)`` takes.
+    Inputs are float BGR crops in 0–255 (no normalisation), 127 px (template) and 255 px (search).
+    """
+
+    version = 2
+
+    def __init__(self, exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6):
+        super().__init__(mobilenetv3_small_nanotrack(), exemplar_size, instance_size)
+        self.head = NanoTrackHead(self.backbone.out_channels, self.template_cells, width, depth)
+
+
+@MODELS.register("nanotrack_v2")
+def build_nanotrack_v2(exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6):
+    """NanoTrack v2 (HonglinChu/SiamTrackers) — 334,078 parameters without the unused adjust layer."""
+    return NanoTrackV2(exemplar_size=exemplar_size, instance_size=instance_size, width=width, depth=depth)
 
 
 class NanoTrackV1Head(nn.Module):
@@ -205,14 +200,8 @@ class NanoTrackV1(NanoTrackBase):
     version = 1
 
     def __init__(self, exemplar_size: int = 127, instance_size: int = 255):
-        super().__init__()
-        self.backbone = mobilenetv3_small_nanotrack()
-        self.stride = self.backbone.stride
-        self.exemplar_size = exemplar_size
-        self.instance_size = instance_size
-        z_side = -(-exemplar_size // self.stride)
-        self.score_size = -(-instance_size // self.stride)
-        self.head = NanoTrackV1Head(z_side * z_side)
+        super().__init__(mobilenetv3_small_nanotrack(), exemplar_size, instance_size)
+        self.head = NanoTrackV1Head(self.template_cells)
 
 
 def depthwise_xcorr(z: torch.Tensor, x: torch.Tensor, padding: int = 0) -> torch.Tensor:
@@ -285,15 +274,12 @@ class NanoTrackV3(NanoTrackBase):
     version = 3
 
     def __init__(self, exemplar_size: int = 127, instance_size: int = 255, depth: int = 6):
-        super().__init__()
-        self.backbone = mobilenetv3_small_nanotrack_v3()
-        self.stride = self.backbone.stride
-        self.exemplar_size = exemplar_size
-        self.instance_size = instance_size
-        z_side = -(-exemplar_size // self.stride)
-        x_side = -(-instance_size // self.stride)
-        self.score_size = x_side - 1  # the 2×2 depth-wise conv (pixel-wise path) and 4×4 core + padding 1
-        self.head = NanoTrackV3Head(self.backbone.out_channels, z_side * z_side, depth)
+        super().__init__(mobilenetv3_small_nanotrack_v3(), exemplar_size, instance_size)
+        self.head = NanoTrackV3Head(self.backbone.out_channels, self.template_cells, depth)
+
+    def score_size_for(self, search_size: int) -> int:
+        # the 2×2 depth-wise conv (pixel-wise path) and the 4×4 core with padding 1 drop one cell
+        return -(-search_size // self.stride) - 1
 
 
 @MODELS.register("nanotrack_v1")

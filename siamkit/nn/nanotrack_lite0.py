@@ -15,40 +15,19 @@ Inputs are BGR 0–255 crops, like every Siamese tracker here; the trunk normali
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from siamkit.config import MODELS
 from siamkit.nn.backbones.efficientnet_lite import LiteTrunk
-from siamkit.nn.nanotrack import NanoTrackHead
+from siamkit.nn.nanotrack import NanoTrackBase, NanoTrackHead
 
 
-class NanoTrackLite0(nn.Module):
+class NanoTrackLite0(NanoTrackBase):
     """Template branch ``template(z)`` and search branch ``search(x, zf)`` of the Lite0 tracker."""
-
-    kind = "ban"
-    anchor_num = 0
 
     def __init__(self, exemplar_size: int = 127, instance_size: int = 255, width: int = 96, depth: int = 6,
                  pretrained: bool = False, frozen_bn: bool = True):
-        super().__init__()
-        self.backbone = LiteTrunk("s16", pretrained=pretrained, frozen_bn=frozen_bn)
-        self.stride = self.backbone.stride
-        self.exemplar_size = exemplar_size
-        self.instance_size = instance_size
-        z_side = -(-exemplar_size // self.stride)
-        self.score_size = -(-instance_size // self.stride)
-        self.head = NanoTrackHead(self.backbone.out_channels, z_side * z_side, width, depth)
-
-    def score_size_for(self, search_size: int) -> int:
-        return -(-search_size // self.stride)
-
-    def template(self, z: torch.Tensor) -> torch.Tensor:
-        """B×3×127×127 template crops → B×112×8×8 features."""
-        return self.backbone(z)
-
-    def search(self, x: torch.Tensor, zf: torch.Tensor) -> dict[str, torch.Tensor]:
-        """B×3×255×255 search crops and template features → ``cls`` and ``loc`` on the 16×16 grid."""
-        return self.head_maps(zf, self.backbone(x))
+        super().__init__(LiteTrunk("s16", pretrained=pretrained, frozen_bn=frozen_bn), exemplar_size, instance_size)
+        self.head = NanoTrackHead(self.backbone.out_channels, self.template_cells, width, depth)
 
     def head_maps(self, zf: torch.Tensor, xf: torch.Tensor, start_block: int | None = None) -> dict[str, torch.Tensor]:
         """The head on trunk features; with ``start_block``, the inputs are the outputs of the trunk's block
@@ -58,9 +37,6 @@ class NanoTrackLite0(nn.Module):
             xf = self.backbone.run_blocks(xf, start_block)
         cls, loc = self.head(zf, xf)
         return {"cls": cls, "loc": loc}
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.search(x, self.template(z))
 
 
 @MODELS.register("nanotrack_lite0")
