@@ -1,12 +1,13 @@
 """siamkit's SiamRPN++ AlexNet against STVIR/pysot's own tracker, same random weights, same frames.
 
-pysot is the independent reference: its source must be checked out in third_party/pysot with
-``yacs`` in benchmarks/.peers/pysot_deps (see benchmarks/tracking_speed.py); otherwise skipped.
+pysot is the independent reference, read from ../shared/peers-src/pysot (``conftest.peer_sources``;
+skipped only where that folder is absent).
 Both networks are narrowed alike (AlexNet width 0.25, RPN 64→32) to keep the test fast.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import peer_sources, shared_path
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 8
@@ -34,16 +35,18 @@ def clip(name: str = "Crossing", n: int = FRAMES):
     return [cv2.imread(str(seq / "img" / f"{i:04d}.jpg")) for i in range(1, n + 1)], gt
 
 
+pytestmark = pytest.mark.parity
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     bench = load_bench()
-    if not (bench.PYSOT_DIR / "pysot").is_dir():
-        pytest.skip("pysot not checked out in third_party/pysot (see benchmarks/tracking_speed.py)")
-    if bench.load_pysot(bench.PYSOT_CONFIGS["siamrpnpp_alexnet"], "cpu", tiny=True) is None:
-        pytest.skip("pysot is not importable (yacs missing from benchmarks/.peers/pysot_deps?)")
-    options = {"model_options": dict(bench.TINY_PYSOT)}
-    theirs, ours = bench.pysot_pair("siamrpnpp_alexnet", "cpu", 3, tmp_path_factory.mktemp("spd"), options)
-    return bench, theirs, ours
+    with peer_sources("pysot") as folder:
+        bench.PYSOT_DIR = folder
+        assert bench.load_pysot(bench.PYSOT_CONFIGS["siamrpnpp_alexnet"], "cpu", tiny=True) is not None
+        options = {"model_options": dict(bench.TINY_PYSOT)}
+        theirs, ours = bench.pysot_pair("siamrpnpp_alexnet", "cpu", 3, tmp_path_factory.mktemp("spd"), options)
+        yield bench, theirs, ours
 
 
 def test_same_network_outputs(pair):
@@ -79,17 +82,20 @@ def test_one_step_boxes_agree_from_ground_truth(pair):
 
 
 def test_pysot_crops_explain_the_rest(pair):
-    """With pysot's uint8 crops swapped in (template and search), siamkit reproduces pysot's boxes."""
+    """With uint8 crops like pysot's (``uint8_crops``), siamkit reproduces pysot's boxes."""
     bench, theirs, ours = pair
     frames, gt = clip()
-    with torch.no_grad():
-        theirs.init(frames[0], list(gt[0]))
-        with bench.pysot_crops_in_siamkit(theirs):
+    float_config = ours.core.config
+    ours.core.config = dataclasses.replace(float_config, uint8_crops=True)
+    try:
+        with torch.no_grad():
+            theirs.init(frames[0], list(gt[0]))
             ours.init(frames[0], gt[0])
-        for i in range(1, FRAMES):
-            bench.set_states(theirs, ours, gt[i - 1])
-            bp = np.asarray(theirs.track(frames[i])["bbox"], np.float64)
-            bench.set_states(theirs, ours, gt[i - 1])
-            with bench.pysot_crops_in_siamkit(theirs):
+            for i in range(1, FRAMES):
+                bench.set_states(theirs, ours, gt[i - 1])
+                bp = np.asarray(theirs.track(frames[i])["bbox"], np.float64)
+                bench.set_states(theirs, ours, gt[i - 1])
                 bs = ours.track(frames[i]).box
-            np.testing.assert_allclose(bs, bp, atol=1e-3)
+                np.testing.assert_allclose(bs, bp, atol=1e-3)
+    finally:
+        ours.core.config = float_config
