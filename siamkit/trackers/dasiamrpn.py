@@ -33,7 +33,7 @@ import torch
 from siamkit.config import TRACKERS
 from siamkit.geometry import iou as geom_iou
 from siamkit.ops.postprocess import clip_state, exemplar_side, foreground_scores, state_to_xywh
-from siamkit.trackers.batched import SiameseTracker, crop_targets, result_from_row
+from siamkit.trackers.batched import SiameseTracker, result_from_row
 from siamkit.trackers.siamrpn import AnchorCore, SiamRPNConfig, dasiamrpn_importer, make_tracker
 
 
@@ -170,7 +170,7 @@ class DaSiamRPNCore(AnchorCore):
             centres = sub["centre"][b_idx] + tb[b_idx, j_idx, :2] / scale_z[b_idx, None]
             s_z = torch.round(exemplar_side(sub["size"][b_idx], c.context_amount))
             fidx = np.asarray(frame_index)[[p[0] for p in picks]]
-            z = crop_targets(frames, fidx, centres, s_z, c.exemplar_size, sub["avg"][b_idx], c.uint8_crops)
+            z = self._crop(frames, fidx, centres, s_z, c.exemplar_size, sub["avg"][b_idx])
             feats = self.model.template(z)
             dz = _map2(lambda buf, f: buf.index_put((b_idx, k_idx), f.to(buf.dtype)), dz, feats)
         return {"dz": dz, "dw": dw}

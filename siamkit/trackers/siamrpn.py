@@ -177,6 +177,12 @@ class SiamCore(Core):
         raise NotImplementedError
 
     # ---- hooks
+    def _crop(self, frames, frame_index, centres, sizes, out_size, avg) -> torch.Tensor:
+        """:func:`crop_targets`, in uint8 like the references when ``config.uint8_crops``."""
+        if self.config.uint8_crops:
+            return crop_targets(frames, frame_index, centres, sizes, out_size, avg, quantize=True)
+        return crop_targets(frames, frame_index, centres, sizes, out_size, avg)
+
     def _channels(self, crops: torch.Tensor) -> torch.Tensor:
         """Crops are BGR like the frames; flip them for a network trained on RGB."""
         return crops[:, [2, 1, 0]] if self.config.rgb else crops
@@ -205,7 +211,7 @@ class SiamCore(Core):
         size = b[:, 2:].clone()
         avg = frame_means(frames, frame_index)
         s_z = torch.round(exemplar_side(size, c.context_amount))
-        z = self._channels(crop_targets(frames, frame_index, centre, s_z, c.exemplar_size, avg, c.uint8_crops))
+        z = self._channels(self._crop(frames, frame_index, centre, s_z, c.exemplar_size, avg))
         zf = self.template(z, size, s_z)
         frame_sizes = np.array([[frames[i].shape[3], frames[i].shape[2]] for i in frame_index], np.int64)
         state = {
@@ -245,7 +251,7 @@ class SiamCore(Core):
         s_z = exemplar_side(size, c.context_amount)
         scale_z = c.exemplar_size / s_z
         s_x = torch.round(s_z * (instance / c.exemplar_size))
-        x = self._channels(crop_targets(frames, frame_index, centre, s_x, instance, sub["avg"], c.uint8_crops))
+        x = self._channels(self._crop(frames, frame_index, centre, s_x, instance, sub["avg"]))
         out = self.model.search(x, sub["zf"])
         scores, boxes = self.decode(out, instance)
         _, window = self.grid(instance)
