@@ -37,7 +37,7 @@ def _config(tmp_path, **extra):
         "task": "metric",
         "name": "tiny",
         "data": {"kind": "image_folder", "root": str(_dataset(tmp_path / "data")), "input_size": [16, 16],
-                 "test_identities": 2, "rotation": 5.0, "calibration_images": 16},
+                 "test_identities": 2, "val_identities": 2, "rotation": 5.0, "calibration_images": 16},
         "architecture": "embed_smallconv",
         "model": {"widths": [4, 8], "embed_dim": 8},
         "loss": {"name": "batch_hard_triplet", "margin": 0.2},
@@ -56,15 +56,19 @@ def test_train_cli_runs_resumes_and_ships(tmp_path, capsys):
     config = _config(tmp_path)
     main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--publish"])
     results = json.loads((tmp_path / "results.json").read_text())
-    m = results["metrics"]
+    m = results["validation"]
     assert results["steps"] == 4 and 0.0 <= m["auc"] <= 1.0 and 0.0 <= m["eer"] <= 1.0
-    assert m["num_genuine_pairs"] == 2 * 6 and m["num_impostor_pairs"] == 4 * 4  # 2 held-out ids x 4 images
-    assert m["test_identities"] == ["id4", "id5"]
+    assert m["num_genuine_pairs"] == 2 * 6 and m["num_impostor_pairs"] == 4 * 4  # 2 validation ids x 4 images
+    # validation ids come from the training side; the 2 test ids (id4, id5) are never read
+    assert m["identities"] == ["id2", "id3"] and results["training_identities"] == 2
+    assert "metrics" not in results
     losses = [r["loss"] for r in json.loads((tmp_path / "run" / "log.json").read_text())["history"]]
     assert len(losses) == 4
     sidecar = yaml.safe_load((tmp_path / "zoo" / "tiny_model.yaml").read_text())
     assert sidecar["architecture"] == "embed_smallconv" and sidecar["meta"]["input_size"] == [16, 16]
-    assert sidecar["meta"]["threshold"] > 0 and "command" in sidecar["meta"]["recipe"]
+    assert sidecar["meta"]["threshold"] == pytest.approx(results["threshold"])
+    assert "command" in sidecar["meta"]["recipe"]
+    assert sidecar["meta"]["recipe"]["seed"] == 3 and sidecar["meta"]["validation"]["identities"] == ["id2", "id3"]
     # resuming a finished run trains no further and reproduces the same log
     main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--resume", "--no-publish"])
     again = [r["loss"] for r in json.loads((tmp_path / "run" / "log.json").read_text())["history"]]

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from siamkit.errors import DataError
-from siamkit.experiments.metric import calibrate_threshold, hsv_stripe_histogram, make_batcher, pair_distances
+from siamkit.eval.metric.protocols import hsv_stripe_histogram, pair_distances
+from siamkit.experiments.metric import calibrate_threshold, make_batcher, random_erasing
 from siamkit.experiments.preprocess import Augment, read_image, to_tensor
 
 
@@ -83,3 +84,23 @@ def test_hsv_stripe_histogram_is_normalised():
     assert f.shape == (2, 2 * 16)
     np.testing.assert_allclose((f[0] ** 2).reshape(2, 16).sum(1), [1.0, 1.0], rtol=1e-6)
     assert not np.allclose(f[0], f[1])  # stripes keep the vertical layout
+
+
+def test_calibrated_threshold_with_forgeries_uses_only_same_writer_pairs():
+    # writer 0: genuine near 0, forgeries at 1; writer 1 far away. Cross-writer pairs must not count.
+    emb = np.array([[0.0, 0], [0.05, 0], [1.0, 0], [1.05, 0], [50, 50], [50.05, 50], [51, 50]])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    genuine = np.array([True, True, False, False, True, True, False])
+    t = calibrate_threshold(emb, labels, genuine)
+    assert 0.05 <= t < 0.9  # between genuine (0.05) and skilled-forgery (>= 0.95) distances
+
+
+def test_random_erasing_changes_a_rectangle_only_when_drawn():
+    img = np.full((40, 20), 7, np.uint8)
+    assert np.array_equal(random_erasing(img, np.random.default_rng(0), p=0.0), img)
+    out = random_erasing(img, np.random.default_rng(0), p=1.0)
+    changed = np.argwhere(out != 7)
+    assert changed.size and out.shape == img.shape and np.array_equal(img, np.full((40, 20), 7, np.uint8))
+    ys, xs = changed[:, 0], changed[:, 1]
+    box = out[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    assert (box != 7).mean() > 0.9  # one filled rectangle, not scattered pixels

@@ -1,4 +1,9 @@
-"""``siamkit eval``: run a tracker on a benchmark, save results other toolkits read, score them."""
+"""``siamkit eval``: run a tracker on a benchmark, or score a similarity model (``--model``) on a dataset.
+
+Trackers: results other toolkits read, resumable. Similarity models (:mod:`siamkit.eval.metric.models`):
+``--dataset omniglot:PATH | market:PATH | pairs:PATH``, ``metrics.json`` and a plot in ``--out``, the
+headline number on the last line.
+"""
 
 from __future__ import annotations
 
@@ -41,15 +46,29 @@ def eval_command(
     tracker: str = typer.Option(
         None, "--tracker", "-t", help="Tracker name (see `siamkit eval --list`; default: the best shipped tracker)."
     ),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="KIND:PATH, e.g. otb:../shared/data/tracking."),
-    out: str = typer.Option(..., "--out", "-o", help="Folder for this tracker's results (resumable)."),
+    model: str = typer.Option(
+        None, "--model", "-m",
+        help="Similarity model to score instead of a tracker: a zoo name (faces, signatures, reid, omniglot), "
+             "a .safetensors path, or baseline:pixels / baseline:histogram.",
+    ),
+    dataset: str = typer.Option(
+        ..., "--dataset", "-d",
+        help="KIND:PATH. Trackers: otb:…, vot:…, got10k:… Models: omniglot:PATH, market:PATH, pairs:PATH.",
+    ),
+    out: str = typer.Option(
+        None, "--out", "-o",
+        help="Folder for the results (trackers: required, resumable; models: metrics.json and a plot, "
+             "default runs/eval/<model>_<kind>).",
+    ),
     protocol: str = typer.Option("ope", "--protocol", "-p", help="ope | lasot | got10k | vot | vot-lt."),
     weights: str = typer.Option(None, "--weights", "-w", help="Weights file or zoo name."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes."),
     sequences: str = typer.Option(None, "--sequences", "-s", help="Comma-separated sequence names."),
     max_frames: int = typer.Option(None, "--max-frames", min=2, help="Only the first N frames (quick runs)."),
-    option: list[str] = typer.Option(None, "--option", help="Tracker option KEY=VALUE (repeatable)."),
+    option: list[str] = typer.Option(
+        None, "--option", help="Tracker or protocol option KEY=VALUE (repeatable), e.g. ways=20 trials=2000 seed=0."
+    ),
     absent: str = typer.Option(
         None, "--absent", help="OPE frames without a target: skip (default) or failure (pysot/LaSOT; lasot default)."
     ),
@@ -57,7 +76,14 @@ def eval_command(
         False, "--list", callback=_list_trackers, is_eager=True, help="Print the tracker names and exit."
     ),
 ) -> None:
-    """Evaluate a tracker on a benchmark; finished sequences are not rerun."""
+    """Evaluate a tracker on a benchmark (finished sequences are not rerun), or a similarity model (--model)."""
+    if model is not None:
+        _eval_model(model, tracker, dataset, out, option, device)
+        return
+    if out is None:
+        from siamkit.errors import ConfigError
+
+        raise ConfigError("Tracker evaluation needs --out DIR (its results folder, resumable).")
     from siamkit.eval.tracking.report import format_summary
     from siamkit.eval.tracking.runner import EvalJob, run_evaluation
 
@@ -84,3 +110,20 @@ def eval_command(
     metrics = run_evaluation(job, sequences=names, workers=workers)
     typer.echo(format_summary(metrics))
     typer.echo(f"results and metrics.json in {out}")
+
+
+def _eval_model(model: str, tracker: str | None, dataset: str, out: str | None, option: list[str] | None,
+                device: str | None) -> None:
+    """``--model``: score a similarity model; the last printed line is the headline number."""
+    from pathlib import Path
+
+    from siamkit.errors import ConfigError
+    from siamkit.eval.metric.models import evaluate, parse_dataset
+
+    if tracker is not None:
+        raise ConfigError("Pass either --tracker (tracking benchmarks) or --model (similarity models), not both.")
+    kind, _ = parse_dataset(dataset)
+    folder = Path(out) if out else Path("runs") / "eval" / f"{Path(model).stem.replace(':', '_')}_{kind}"
+    metrics = evaluate(model, dataset, folder, parse_options(option), device)
+    typer.echo(f"metrics.json and {Path(metrics['plot']).name} in {folder}")
+    typer.echo(metrics["headline"])

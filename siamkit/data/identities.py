@@ -13,7 +13,10 @@ Supported layouts
 - BHSig260-style signatures: ``<Language>/<writer>/*-G-*.tif`` (genuine), ``*-F-*.tif`` (forged).
 - Market-1501: ``bounding_box_train | query | bounding_box_test / PID_cCsS_FRAME_BOX.jpg``;
   junk (pid −1) dropped, distractors (pid 0) kept, cameras 0-based.
-- A generic image folder per identity: ``root/<identity>/*.png|jpg|…``.
+- A generic image folder per identity: ``root/<identity>/*.png|jpg|…``; :func:`pair_folder` also
+  finds nested identity folders and skilled forgeries (``<id>_forg/`` or ``*-F-*`` files).
+- Omniglot or Lake's runs from a zip *or* an unpacked folder: :func:`omniglot_images`,
+  :func:`omniglot_runs`, told apart by :func:`omniglot_layout`.
 """
 
 from __future__ import annotations
@@ -182,6 +185,59 @@ def image_folder(root: str | Path, grayscale: bool = False, min_images: int = 1)
     return IdentityDataset(items, grayscale, name=root.name)
 
 
+PAIRS_LAYOUT = ("root/<identity>/<image> (one folder per identity, nested allowed: root/<group>/<identity>/); "
+                "skilled forgeries of <identity> in <identity>_forg/ or named *-F-*")
+_FORGED_FILE = re.compile(r".*-F-\d+\.[A-Za-z]+$")
+
+
+def _listing(root: Path, limit: int = 8) -> str:
+    """A short description of what a folder holds, for layout errors."""
+    if not root.exists():
+        return "nothing (the path does not exist)"
+    if root.is_file():
+        return f"a file ({root.suffix or 'no suffix'})"
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    if not entries:
+        return "an empty folder"
+    return ", ".join(entries[:limit]) + (f", … ({len(entries)} entries)" if len(entries) > limit else "")
+
+
+def pair_folder(root: str | Path, grayscale: bool = False) -> IdentityDataset:
+    """Identity folders for verification pairs: every folder holding images is one identity.
+
+    The identity name is the folder's path under ``root`` (``Bengali/001``). Images in
+    ``<identity>_forg/`` or named ``*-F-*`` are skilled forgeries of ``<identity>``
+    (``genuine=False``); everything else is genuine.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"Expected a folder of identity folders at {root}; found {_listing(root)}.",
+                        hint=f"Expected layout: {PAIRS_LAYOUT}.")
+    folders = sorted((d for d in [root, *root.rglob("*")] if d.is_dir()), key=lambda p: _natural_key(str(p)))
+    groups: dict[str, list[tuple[Path, bool]]] = {}
+    for folder in folders:
+        files = sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
+                       key=lambda f: _natural_key(f.name))
+        if not files or folder == root:
+            continue
+        name = folder.relative_to(root).as_posix()
+        forged_folder = name.endswith("_forg")
+        identity = name[: -len("_forg")] if forged_folder else name
+        groups.setdefault(identity, []).extend((f, not (forged_folder or _FORGED_FILE.match(f.name))) for f in files)
+    items: list[IdentityItem] = []
+    for identity in sorted(groups, key=_natural_key):
+        files = groups[identity]
+        if not any(g for _, g in files):
+            raise DataError(f"Identity {identity!r} under {root} has forgeries but no genuine image.",
+                            hint=f"Expected layout: {PAIRS_LAYOUT}.")
+        label = len({it.identity for it in items})
+        items += [IdentityItem(str(f), label, identity, genuine=g, group=identity.split("/")[0]) for f, g in files]
+    if len({it.identity for it in items}) < 2:
+        raise DataError(f"Verification pairs need at least two identity folders with images under {root}; "
+                        f"found {_listing(root)}.", hint=f"Expected layout: {PAIRS_LAYOUT}.")
+    return IdentityDataset(items, grayscale, name=root.name)
+
+
 # --------------------------------------------------------------------------- ORL / AT&T faces
 
 ORL_LAYOUT = "root/s1 … s40/1.pgm … 10.pgm (AT&T/ORL faces, 92×112 greyscale)"
@@ -277,8 +333,10 @@ def pids(dataset: IdentityDataset) -> np.ndarray:
 
 # --------------------------------------------------------------------------- Omniglot
 
-OMNIGLOT_LAYOUT = "images_background.zip containing images_background/<Alphabet>/characterNN/*.png"
-RUNS_LAYOUT = "all_runs.zip containing runNN/training/classMM.png, runNN/test/itemMM.png, runNN/class_labels.txt"
+OMNIGLOT_LAYOUT = ("images_background.zip / images_evaluation.zip (or such a folder) holding "
+                   "[images_<split>/]<Alphabet>/characterNN/*.png")
+RUNS_LAYOUT = ("all_runs.zip (or its folder) holding runNN/training/classMM.png, runNN/test/itemMM.png, "
+               "runNN/class_labels.txt")
 
 
 def _open_zip(path: Path, layout: str) -> zipfile.ZipFile:
@@ -290,6 +348,54 @@ def _open_zip(path: Path, layout: str) -> zipfile.ZipFile:
         raise DataError(f"{path} is not a valid zip archive.", hint=f"Expected {layout}.") from None
 
 
+def _member_names(path: Path) -> tuple[list[str], str]:
+    """Relative file names inside a zip or under a folder, and the source prefix for :class:`IdentityItem`."""
+    if path.is_file():
+        with _open_zip(path, OMNIGLOT_LAYOUT) as handle:
+            return [n for n in handle.namelist() if not n.endswith("/")], f"{path}{ZIP_SEP}"
+    if path.is_dir():
+        return [f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file()], f"{path}/"
+    raise DataError(f"Omniglot data not found: {path}.", hint=f"Expected {OMNIGLOT_LAYOUT} or {RUNS_LAYOUT}.")
+
+
+def omniglot_layout(path: str | Path) -> str:
+    """``"runs"`` (Lake's all_runs), ``"images"`` (alphabet folders), or a DataError saying what was found."""
+    path = Path(path)
+    if path.is_dir() and (path / "all_runs.zip").is_file() and not any(path.glob("run*/class_labels.txt")):
+        return "runs"
+    names, _ = _member_names(path)
+    if any(re.search(r"(^|/)run\d+/class_labels\.txt$", n) for n in names):
+        return "runs"
+    if any(n.lower().endswith(".png") and len(n.split("/")) >= 3 for n in names):
+        return "images"
+    found = ", ".join(sorted(names)[:5]) or "no files"
+    raise DataError(f"{path} holds neither Omniglot alphabets nor Lake's runs; found {found}.",
+                    hint=f"Expected {OMNIGLOT_LAYOUT}, or {RUNS_LAYOUT}.")
+
+
+def omniglot_images(path: str | Path) -> IdentityDataset:
+    """Omniglot images from a zip or folder: ``…/<Alphabet>/<character>/<drawing>.png`` at any depth.
+
+    Identity = ``Alphabet/character``; ``group`` = alphabet; ``camera`` = drawer (``NNNN_DD.png``).
+    """
+    path = Path(path)
+    names, prefix = _member_names(path)
+    pngs = sorted(n for n in names if n.lower().endswith(".png") and len(n.split("/")) >= 3)
+    if not pngs:
+        found = ", ".join(sorted(names)[:5]) or "no files"
+        raise DataError(f"No Omniglot images in {path}; found {found}.", hint=f"Expected {OMNIGLOT_LAYOUT}.")
+    items: list[IdentityItem] = []
+    labels: dict[str, int] = {}
+    for name in pngs:
+        alphabet, character, file = name.split("/")[-3:]
+        identity = f"{alphabet}/{character}"
+        label = labels.setdefault(identity, len(labels))
+        drawer = re.match(r"\d+_(\d+)\.png$", file)
+        items.append(IdentityItem(f"{prefix}{name}", label, identity, camera=int(drawer.group(1)) if drawer else -1,
+                                  group=alphabet))
+    return IdentityDataset(items, grayscale=True, name=f"omniglot/{path.stem}")
+
+
 def omniglot(path: str | Path, split: str = "background") -> IdentityDataset:
     """Omniglot ``background`` (30 alphabets, 964 characters) or ``evaluation`` set, read from its zip.
 
@@ -297,28 +403,13 @@ def omniglot(path: str | Path, split: str = "background") -> IdentityDataset:
     ``Alphabet/characterNN``; ``group`` = alphabet; ``camera`` = drawer number (from ``NNNN_DD.png``).
     """
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and (path / f"images_{split}.zip").is_file():
         path = path / f"images_{split}.zip"
-    handle = _open_zip(path, OMNIGLOT_LAYOUT)
-    with handle:
-        names = sorted(n for n in handle.namelist() if n.lower().endswith(".png"))
-    items: list[IdentityItem] = []
-    labels: dict[str, int] = {}
-    for name in names:
-        parts = name.split("/")
-        if len(parts) != 4 or not parts[0].startswith("images_"):
-            raise DataError(f"Unexpected member {name!r} in {path}.", hint=f"Expected {OMNIGLOT_LAYOUT}.")
-        identity = f"{parts[1]}/{parts[2]}"
-        label = labels.setdefault(identity, len(labels))
-        drawer = re.match(r"\d+_(\d+)\.png$", parts[3])
-        items.append(
-            IdentityItem(
-                f"{path}{ZIP_SEP}{name}", label, identity, camera=int(drawer.group(1)) if drawer else -1, group=parts[1]
-            )
-        )
-    if not items:
-        raise DataError(f"No PNG images in {path}.", hint=f"Expected {OMNIGLOT_LAYOUT}.")
-    return IdentityDataset(items, grayscale=True, name=f"omniglot/{split}")
+    elif path.is_dir():
+        raise DataError(f"Archive not found: {path / f'images_{split}.zip'}.", hint=f"Expected {OMNIGLOT_LAYOUT}.")
+    ds = omniglot_images(path)
+    ds.name = f"omniglot/{split}"
+    return ds
 
 
 @dataclass(frozen=True)
@@ -335,31 +426,43 @@ class OneShotRun:
 
 
 def omniglot_runs(path: str | Path) -> list[OneShotRun]:
-    """Read Lake et al.'s official one-shot runs (``all_runs.zip`` or a folder holding it)."""
+    """Read Lake et al.'s official one-shot runs (``all_runs.zip``, a folder holding it, or its unpacked folder)."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and (path / "all_runs.zip").is_file():
         path = path / "all_runs.zip"
+    names_list, prefix = _member_names(path)
+    names = set(names_list)
+    handle = zipfile.ZipFile(path) if path.is_file() else None
+
+    def read(name: str) -> bytes:
+        return handle.read(name) if handle is not None else (path / name).read_bytes()
+
     runs = []
-    with _open_zip(path, RUNS_LAYOUT) as handle:
-        names = set(handle.namelist())
-        run_names = sorted({n.split("/")[0] for n in names if re.match(r"run\d+/class_labels\.txt$", n)})
-        if not run_names:
-            raise DataError(f"No runNN/class_labels.txt in {path}.", hint=f"Expected {RUNS_LAYOUT}.")
-        for run in run_names:
-            support_names = sorted(n for n in names if re.match(rf"{run}/training/class\d+\.png$", n))
+    try:
+        run_dirs = sorted({n.rsplit("/", 1)[0] for n in names if re.search(r"(^|/)run\d+/class_labels\.txt$", n)})
+        if not run_dirs:
+            found = ", ".join(sorted(names)[:5]) or "no files"
+            raise DataError(f"No runNN/class_labels.txt in {path}; found {found}.", hint=f"Expected {RUNS_LAYOUT}.")
+        for run in run_dirs:
+            base = run.rsplit("/", 1)[0] + "/" if "/" in run else ""
+            support_names = sorted(n for n in names if re.fullmatch(rf"{re.escape(run)}/training/class\d+\.png", n))
             index = {n: i for i, n in enumerate(support_names)}
             queries, answers = [], []
-            for line in handle.read(f"{run}/class_labels.txt").decode().splitlines():
+            for line in read(f"{run}/class_labels.txt").decode().splitlines():
                 if not line.strip():
                     continue
                 fields = line.split()
                 if len(fields) != 2:
-                    raise DataError(f"Malformed line {line!r} in {path}::{run}/class_labels.txt.")
-                query, target = (f if f.startswith(f"{run}/") else f"{run}/{f}" for f in fields)
+                    raise DataError(f"Malformed line {line!r} in {prefix}{run}/class_labels.txt.")
+                query, target = (base + f if not f.startswith(run + "/") else f for f in fields)
                 if query not in names or target not in index:
-                    raise DataError(f"{path}::{run}/class_labels.txt names a missing image ({query} or {target}).")
-                queries.append(_decode(handle.read(query), True, f"{path}::{query}"))
+                    raise DataError(f"{prefix}{run}/class_labels.txt names a missing image ({query} or {target}).")
+                queries.append(_decode(read(query), True, f"{prefix}{query}"))
                 answers.append(index[target])
-            support = [_decode(handle.read(n), True, f"{path}::{n}") for n in support_names]
-            runs.append(OneShotRun(run, np.stack(support), np.stack(queries), np.array(answers, dtype=np.int64)))
+            support = [_decode(read(n), True, f"{prefix}{n}") for n in support_names]
+            runs.append(OneShotRun(run.rsplit("/", 1)[-1], np.stack(support), np.stack(queries),
+                                   np.array(answers, dtype=np.int64)))
+    finally:
+        if handle is not None:
+            handle.close()
     return runs

@@ -1,20 +1,28 @@
-"""Metric-learning experiments (``task: metric``): train an embedding net on identities, evaluate, ship.
+"""Metric-learning experiments (``task: metric``): train an embedding net on identities, validate, ship.
 
-One YAML describes everything (see ``configs/orl_faces.yaml``): the dataset and its split, the
-input preprocessing and augmentation, the model (a ``MODELS`` builder + kwargs), the loss (a
-``LOSSES`` builder + kwargs), the P×K sampler, the optimisation (:class:`TrainConfig`), the
-protocol to evaluate with, and optionally a zoo name to ship the trained model under.
+One YAML describes everything (see ``configs/faces.yaml``): the dataset and its split, the input
+preprocessing and augmentation, the model (a ``MODELS`` builder + kwargs), the loss (a ``LOSSES``
+builder + kwargs), the P×K sampler, the optimisation (:class:`TrainConfig`), and optionally a zoo
+name to ship the trained model under.
 
-Protocols (``data.kind``)
-- ``orl_faces``: the last ``test_identities`` subjects are held out; verification over all
-  pairs of their images (AUC, EER, TAR@FAR, k-fold accuracy, accuracy at the threshold
-  calibrated on the training subjects' pairs).
-- ``omniglot``: train on the background set only; Lake's 20-way within-alphabet one-shot runs.
-- ``signatures``: train on some writers, test genuine–genuine vs genuine–skilled-forgery pairs
-  of the other writers.
-- ``market1501``: train on ``bounding_box_train``; query vs gallery CMC/mAP (same-pid
-  same-camera removal), with and without k-reciprocal re-ranking, beside an HSV colour histogram.
-- ``image_folder``: generic; the last ``test_identities`` folders are held out (verification).
+A training run never looks at a test split: it reports numbers on a **validation** split carved
+from the training side (identity-, writer- or alphabet-disjoint), which is what recipes are picked
+on, and the shipped model's distance threshold is calibrated there. Test splits are scored once per
+shipped model by ``siamkit eval`` / ``benchmarks/similarity.py`` (:mod:`siamkit.eval.metric.models`).
+
+Training side and validation per ``data.kind``
+- ``orl_faces`` / ``image_folder``: the last ``test_identities`` subjects are the test side and
+  never read; of the rest, the last ``val_identities`` are validation (verification over all pairs).
+- ``omniglot``: the background set; its last ``val_alphabets`` alphabets are validation (random
+  20-way within-alphabet one-shot trials, support and query by different drawers, like Lake's).
+- ``signatures``: ``train_writers`` only; ``val_writers`` among them are validation (genuine–genuine
+  vs genuine–skilled-forgery pairs of each writer).
+- ``market1501``: ``bounding_box_train``; its last ``val_identities`` pids are validation (query =
+  first image per pid and camera, gallery = the rest; CMC/mAP with same-pid same-camera removal).
+
+``cache_views > 0`` trains on cached features: each training image is augmented ``cache_views``
+times (view 0 plain), passed once through the model's frozen part (``LiteBackbone.frozen_part``),
+and the steps then run only the trainable tail — the cheap way to fine-tune an ImageNet trunk on CPU.
 """
 
 from __future__ import annotations
@@ -32,6 +40,14 @@ import torch
 from siamkit.config import LOSSES, MODELS, from_dict, to_dict
 from siamkit.data import identities as ids
 from siamkit.errors import ConfigError
+from siamkit.eval.metric.protocols import (
+    eer_threshold,
+    oneshot_trials,
+    plain,
+    reid_metrics,
+    verification_metrics,
+    verification_pairs,
+)
 from siamkit.experiments.preprocess import Augment, normalise, prepare
 from siamkit.train.loader import StepLoader
 from siamkit.train.tasks import TASKS
@@ -56,10 +72,15 @@ class DataConfig:
     test_identities: int = 0
     val_identities: int = 0
     train_writers: tuple[str, ...] = ()
+    val_writers: tuple[str, ...] = ()
+    val_alphabets: int = 0
+    val_trials: int = 1000
+    val_ways: int = 20
     rotation: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
     shift: float = 0.0
     hflip: bool = False
+    random_erasing: float = 0.0
     calibration_images: int = 2000
 
 
@@ -84,6 +105,7 @@ class MetricExperiment:
     p: int = 8
     k: int = 4
     eval_batch: int = 256
+    cache_views: int = 0
     results: str | None = None
     ship: ShipConfig | None = None
 
@@ -106,63 +128,79 @@ def _load(ds: ids.IdentityDataset, cfg: DataConfig, desc: str) -> np.ndarray:
     return 255 - out if cfg.invert else out
 
 
-def _disjoint(ds: ids.IdentityDataset, n_test: int) -> tuple[ids.IdentityDataset, ids.IdentityDataset]:
+def _disjoint(ds: ids.IdentityDataset, n_held: int, what: str = "test_identities"
+              ) -> tuple[ids.IdentityDataset, ids.IdentityDataset]:
     names = ds.identities()
-    if not 0 < n_test < len(names):
-        raise ConfigError(f"test_identities must be in 1..{len(names) - 1} for {ds.name}, got {n_test}.")
-    return ds.split_identities(names[:-n_test]), ds.split_identities(names[-n_test:])
+    if not 0 < n_held < len(names):
+        raise ConfigError(f"{what} must be in 1..{len(names) - 1} for {ds.name}, got {n_held}.")
+    return ds.split_identities(names[:-n_held]), ds.split_identities(names[-n_held:])
+
+
+def market_query_gallery_indices(pids: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Market-style query/gallery of one split: the first image per (pid, camera) is a query."""
+    seen: set[tuple[int, int]] = set()
+    query = []
+    for i, key in enumerate(zip(np.asarray(pids).tolist(), np.asarray(cameras).tolist(), strict=True)):
+        if key not in seen:
+            seen.add(key)
+            query.append(i)
+    q = np.array(query, dtype=np.int64)
+    return q, np.setdiff1d(np.arange(len(pids)), q)
+
+
+def _forgeries_as_classes(ds: ids.IdentityDataset) -> ids.IdentityDataset:
+    """Training classes for signatures: each writer's genuine set and its forgery set are two identities."""
+    return ids.IdentityDataset(
+        [ids.IdentityItem(it.source, 2 * it.label + (0 if it.genuine else 1), it.identity, genuine=it.genuine)
+         for it in ds.items], True, ds.name)
 
 
 def load_data(cfg: DataConfig) -> tuple[Prepared, dict[str, Any]]:
-    """Training images + the evaluation material for ``cfg.kind``."""
+    """Training images + the validation material for ``cfg.kind`` (the test side is never read)."""
     if cfg.kind not in KINDS:
         raise ConfigError(f"Unknown data.kind {cfg.kind!r}.", hint=f"Use one of {', '.join(KINDS)}.")
     root = Path(cfg.root)
-    evaluation: dict[str, Any] = {"kind": cfg.kind}
+    validation: dict[str, Any] = {"kind": cfg.kind}
+    val = None
     if cfg.kind in ("orl_faces", "image_folder"):
         ds = ids.orl_faces(root) if cfg.kind == "orl_faces" else ids.image_folder(root, grayscale=cfg.channels == 1)
-        train, test = _disjoint(ds, cfg.test_identities)
-        if cfg.val_identities:  # held out from the gradient, used only to calibrate the threshold
-            train, val = _disjoint(train, cfg.val_identities)
-            evaluation["calibration"] = (_load(val, cfg, "val"), val.labels, val.identities())
-        evaluation.update(images=_load(test, cfg, "test"), labels=test.labels, identities=test.identities())
+        train, _test = _disjoint(ds, cfg.test_identities)
+        if cfg.val_identities:
+            train, val = _disjoint(train, cfg.val_identities, "val_identities")
     elif cfg.kind == "omniglot":
         train = ids.omniglot(root, "background")
-        runs = ids.omniglot_runs(root)
-        evaluation["runs"] = [
-            (run.name, _prep_raw(run.support, cfg), _prep_raw(run.queries, cfg), run.answers) for run in runs
-        ]
+        if cfg.val_alphabets:
+            alphabets = sorted({it.group for it in train.items})
+            if not 0 < cfg.val_alphabets < len(alphabets):
+                raise ConfigError(f"val_alphabets must be in 1..{len(alphabets) - 1}, got {cfg.val_alphabets}.")
+            held = set(alphabets[-cfg.val_alphabets:])
+            val = train.subset([i for i, it in enumerate(train.items) if it.group in held])
+            train = train.subset([i for i, it in enumerate(train.items) if it.group not in held])
     elif cfg.kind == "signatures":
         ds = ids.signatures(root)
-        writers = set(cfg.train_writers)
+        writers, held = set(cfg.train_writers), set(cfg.val_writers)
         if not writers or not writers < set(ds.identities()):
             raise ConfigError(
                 f"data.train_writers must be a proper subset of {ds.identities()}, got {sorted(writers)}."
             )
-        train = ds.split_identities(sorted(writers))
-        test = ds.split_identities([w for w in ds.identities() if w not in writers])
-        # training classes: each writer's genuine set and its forgery set are different identities
-        train = ids.IdentityDataset(
-            [ids.IdentityItem(it.source, 2 * it.label + (0 if it.genuine else 1), it.identity, genuine=it.genuine)
-             for it in train.items], True, train.name)
-        evaluation.update(images=_load(test, cfg, "test"), labels=test.labels,
-                          genuine=np.array([it.genuine for it in test.items]), identities=test.identities())
+        if not held <= writers or held == writers:
+            raise ConfigError(f"data.val_writers must be a proper subset of train_writers, got {sorted(held)}.")
+        train = ds.split_identities(sorted(writers - held))
+        if held:
+            val = ds.split_identities(sorted(held))
+        train = _forgeries_as_classes(train)
     else:  # market1501
         train = ids.market1501(root, "bounding_box_train")
-        query, gallery = ids.market1501(root, "query"), ids.market1501(root, "bounding_box_test")
-        evaluation.update(
-            query=_load(query, cfg, "query"), gallery=_load(gallery, cfg, "gallery"),
-            q_pids=ids.pids(query), g_pids=ids.pids(gallery), q_cams=query.cameras, g_cams=gallery.cameras,
-            raw_query=[query.read(i) for i in range(len(query))],
-            raw_gallery=[gallery.read(i) for i in range(len(gallery))],
-        )
+        if cfg.val_identities:
+            train, val = _disjoint(train, cfg.val_identities, "val_identities")
+    if val is not None:
+        validation.update(images=_load(val, cfg, "validation"), labels=val.labels, identities=val.identities(),
+                          genuine=np.array([it.genuine for it in val.items]),
+                          groups=np.array([it.group for it in val.items]),
+                          drawers=val.cameras, cameras=val.cameras, pids=np.array(
+                              [int(it.identity) if it.identity.isdigit() else it.label for it in val.items]))
     prepared = Prepared(_load(train, cfg, "train"), train.labels, {"identities": train.identities()})
-    return prepared, evaluation
-
-
-def _prep_raw(images: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    out = prepare(list(images), cfg.input_size, cfg.channels)
-    return 255 - out if cfg.invert else out
+    return prepared, validation
 
 
 # --------------------------------------------------------------------------- task
@@ -175,17 +213,23 @@ class MetricTask(Task):
     ``pre`` (the un-normalised feature before any BNNeck, as in the BoT recipe).
     """
 
-    def __init__(self, model: torch.nn.Module, loss: torch.nn.Module, feature: str = "embedding"):
+    def __init__(self, model: torch.nn.Module, loss: torch.nn.Module, feature: str = "embedding",
+                 cached: bool = False):
         super().__init__()
         if feature not in ("embedding", "pre"):
             raise ConfigError(f"feature must be 'embedding' or 'pre', got {feature!r}.")
-        self.model, self.loss, self.feature = model, loss, feature
+        self.model, self.loss, self.feature, self.cached = model, loss, feature, cached
 
     def training_step(self, batch):
         from siamkit.train.distributed import all_gather_with_grad
 
         x, y = batch
-        emb = self.model(x) if self.feature == "embedding" else self.model.forward_features(x)[0]
+        if self.cached:  # x holds frozen-part features: run the trainable tail only
+            pre, post = self.model.forward_features(x, cached=True)
+            emb = pre if self.feature == "pre" else (
+                torch.nn.functional.normalize(post, dim=1) if self.model.normalize else post)
+        else:
+            emb = self.model(x) if self.feature == "embedding" else self.model.forward_features(x)[0]
         # under DDP each rank holds a slice of the P×K batch: the loss sees the whole batch, and the
         # gathered rows keep their gradient (single process: no-op)
         emb, y = all_gather_with_grad(emb), all_gather_with_grad(y)
@@ -195,14 +239,86 @@ class MetricTask(Task):
         return value, logs
 
 
-def make_batcher(images: np.ndarray, labels: np.ndarray, cfg: DataConfig):
+def random_erasing(image: np.ndarray, rng: np.random.Generator, p: float, area: tuple[float, float] = (0.02, 0.4),
+                   ratio: tuple[float, float] = (0.3, 3.3)) -> np.ndarray:
+    """Zhong et al.'s random erasing (BoT): with probability ``p`` fill a random rectangle with noise."""
+    if p <= 0 or rng.random() >= p:
+        return image
+    h, w = image.shape[:2]
+    for _ in range(10):
+        target = rng.uniform(*area) * h * w
+        aspect = np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1])))
+        eh, ew = int(round(np.sqrt(target * aspect))), int(round(np.sqrt(target / aspect)))
+        if 0 < eh < h and 0 < ew < w:
+            y, x = int(rng.integers(h - eh)), int(rng.integers(w - ew))
+            image = image.copy()
+            image[y:y + eh, x:x + ew] = rng.integers(0, 256, image[y:y + eh, x:x + ew].shape, dtype=np.uint8)
+            return image
+    return image
+
+
+def _augmenter(cfg: DataConfig):
     augment = Augment(cfg.rotation, tuple(cfg.scale), cfg.shift, cfg.hflip,
                       border="constant" if cfg.invert else "replicate")
+    return lambda image, rng: random_erasing(augment(image, rng), rng, cfg.random_erasing)
+
+
+def make_batcher(images: np.ndarray, labels: np.ndarray, cfg: DataConfig):
+    augment = _augmenter(cfg)
 
     def make_batch(indices, rng):
         idx = np.asarray(indices)
         batch = np.stack([augment(images[i], rng) for i in idx])
         return normalise(batch, cfg.mean, cfg.std), torch.from_numpy(labels[idx])
+
+    return make_batch
+
+
+@torch.no_grad()
+def cache_features(model: torch.nn.Module, images: np.ndarray, cfg: DataConfig, views: int, seed: int,
+                   batch: int = 64, path: Path | None = None) -> torch.Tensor:
+    """``views`` augmented copies of every image (view 0 plain) through the model's frozen part: N×V×C×h×w fp16.
+
+    Saved to ``path`` and reused when it exists for the same settings (a resumed run skips the work).
+    """
+    key = {"n": len(images), "views": views, "seed": seed, "data": repr(cfg)}
+    if path is not None and path.is_file():
+        saved = torch.load(path, weights_only=True)
+        if saved.get("key") == repr(key):
+            return saved["features"]
+    backbone = model.backbone
+    if not hasattr(backbone, "frozen_part"):
+        raise ConfigError("cache_views needs a model with a frozen part (architecture embed_lite0).")
+    backbone.eval()
+    augment = _augmenter(cfg)
+    rng = np.random.default_rng(seed)
+    out = None
+    bar = progress(range(views * len(images)), total=views * len(images), desc="cache features", unit="img")
+    it = iter(bar)
+    for v in range(views):
+        for start in range(0, len(images), batch):
+            chunk = images[start:start + batch]
+            if v:
+                chunk = np.stack([augment(im, rng) for im in chunk])
+            f = backbone.frozen_part(normalise(chunk, cfg.mean, cfg.std)).half()
+            if out is None:
+                out = torch.empty((len(images), views, *f.shape[1:]), dtype=torch.float16)
+            out[start:start + len(chunk), v] = f
+            for _ in range(len(chunk)):
+                next(it, None)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"key": repr(key), "features": out}, path)
+    return out
+
+
+def make_cached_batcher(features: torch.Tensor, labels: np.ndarray):
+    """Batches of cached frozen-part features: a random view of each sampled image."""
+
+    def make_batch(indices, rng):
+        idx = np.asarray(indices)
+        views = rng.integers(features.shape[1], size=idx.size)
+        return features[torch.from_numpy(idx), torch.from_numpy(views)].float(), torch.from_numpy(labels[idx])
 
     return make_batch
 
@@ -219,162 +335,51 @@ def embed(model: torch.nn.Module, images: np.ndarray, cfg: DataConfig, batch: in
     return np.concatenate(out)
 
 
-def pair_distances(emb: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = None):
-    """Euclidean distances and same-identity flags of all unordered pairs (i < j), optionally masked."""
-    e = torch.from_numpy(emb).double()
-    d = torch.cdist(e, e).numpy()
-    i, j = np.triu_indices(len(emb), k=1)
-    same = labels[i] == labels[j]
-    keep = np.ones_like(same) if mask is None else mask[i, j]
-    return d[i, j][keep], same[keep]
+def calibrate_threshold(emb: np.ndarray, labels: np.ndarray, genuine: np.ndarray | None = None) -> float:
+    """Distance threshold at the equal-error point of the protocol's pairs of these (non-test) images."""
+    return eer_threshold(*verification_pairs(emb, labels, genuine))
 
 
-def calibrate_threshold(emb: np.ndarray, labels: np.ndarray) -> float:
-    """Distance threshold at the equal-error point of the given (training-identity) pairs."""
-    from siamkit.eval.metric.verification import evaluate_verification
-
-    d, same = pair_distances(emb, labels)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return float(evaluate_verification(-d, same)["eer_threshold"] * -1.0)
-
-
-def _verification_metrics(d: np.ndarray, same: np.ndarray, threshold: float) -> dict[str, Any]:
-    import warnings
-
-    from siamkit.eval.metric.verification import evaluate_verification, kfold_verification
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        ver = evaluate_verification(-d, same, far_targets=(1e-3, 1e-2, 1e-1))
-        kfold = kfold_verification(-d, same, folds=10)
-    decided = d <= threshold
-    far = float((decided & ~same).sum() / max(1, (~same).sum()))
-    frr = float((~decided & same).sum() / max(1, same.sum()))
-    return {
-        "auc": ver["auc"], "eer": ver["eer"], "tar_at_far": {str(k): v for k, v in ver["tar_at_far"].items()},
-        "oracle_best_accuracy": ver["best_accuracy"], "kfold": _plain(kfold),
-        "calibrated_threshold": threshold, "accuracy_at_calibrated_threshold": float((decided == same).mean()),
-        "far_at_calibrated_threshold": far, "frr_at_calibrated_threshold": frr,
-        "num_genuine_pairs": int(same.sum()), "num_impostor_pairs": int((~same).sum()),
-    }
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def evaluate(model: torch.nn.Module, exp: MetricExperiment, train: Prepared, evaluation: dict[str, Any],
+def validate(model: torch.nn.Module, exp: MetricExperiment, train: Prepared, validation: dict[str, Any],
              device: str | torch.device = "cpu") -> tuple[dict[str, Any], float]:
-    """Run the protocol for ``exp.data.kind``; returns (metrics, calibrated distance threshold).
+    """Validation metrics for ``exp.data.kind`` and the calibrated distance threshold.
 
-    The threshold is the EER point of pairs of validation identities when ``val_identities`` is
-    set (never seen by the gradient, never test identities), else of training-identity pairs.
+    The threshold is the EER point of validation pairs when there is a validation split, else of
+    training pairs (``calibration_images`` of them, whole classes for Omniglot).
     """
-    cfg, kind = exp.data, evaluation["kind"]
-    if "calibration" in evaluation:
-        cal_images, cal_labels, _ = evaluation["calibration"]
+    cfg, kind = exp.data, validation["kind"]
+    if "images" in validation:
+        v_emb = embed(model, validation["images"], cfg, exp.eval_batch, device)
+        genuine = validation["genuine"] if kind == "signatures" else None
+        threshold = calibrate_threshold(v_emb, validation["labels"], genuine)
     else:
         rng = np.random.default_rng(0)
-        n_cal = min(len(train.images), cfg.calibration_images)
-        cal = np.sort(rng.choice(len(train.images), n_cal, replace=False))
-        if kind == "omniglot":  # calibrate on whole characters so every sampled image has positives
-            classes = rng.choice(train.labels.max() + 1, max(2, n_cal // 20), replace=False)
-            cal = np.flatnonzero(np.isin(train.labels, classes))
-        cal_images, cal_labels = train.images[cal], train.labels[cal]
-    threshold = calibrate_threshold(embed(model, cal_images, cfg, exp.eval_batch, device), cal_labels)
-    if kind in ("orl_faces", "image_folder"):
-        emb = embed(model, evaluation["images"], cfg, exp.eval_batch, device)
-        d, same = pair_distances(emb, evaluation["labels"])
-        metrics = _verification_metrics(d, same, threshold)
-        metrics["test_identities"] = evaluation["identities"]
-        if "calibration" in evaluation:
-            metrics["calibration_identities"] = evaluation["calibration"][2]
-    elif kind == "signatures":
-        emb = embed(model, evaluation["images"], cfg, exp.eval_batch, device)
-        labels, genuine = evaluation["labels"], evaluation["genuine"]
-        # pairs of the same writer only: genuine–genuine = same, genuine–forgery = different
-        same_writer = labels[:, None] == labels[None, :]
-        mask = same_writer & (genuine[:, None] | genuine[None, :])
-        pair_labels = np.where(genuine, labels * 2, labels * 2 + 1)
-        d, same = pair_distances(emb, pair_labels, mask)
-        metrics = _verification_metrics(d, same, threshold)
-        metrics["test_writers"] = evaluation["identities"]
+        counts = np.bincount(train.labels)
+        order = rng.permutation(counts.size)
+        take = order[: max(2, int(np.searchsorted(np.cumsum(counts[order]), cfg.calibration_images)) + 1)]
+        if kind == "signatures":  # classes are writer × {genuine, forged}: keep both halves of each writer
+            take = np.arange(counts.size)[np.isin(np.arange(counts.size) // 2, take // 2)]
+        cal = np.flatnonzero(np.isin(train.labels, take))  # whole classes: every image has positives
+        labels, genuine = train.labels[cal], None
+        if kind == "signatures":
+            labels, genuine = labels // 2, labels % 2 == 0
+        threshold = calibrate_threshold(embed(model, train.images[cal], cfg, exp.eval_batch, device), labels, genuine)
+        return {"split": "none (threshold calibrated on training identities)"}, threshold
+    if kind in ("orl_faces", "image_folder", "signatures"):
+        metrics = verification_metrics(*verification_pairs(v_emb, validation["labels"], genuine), threshold)
+        metrics["identities"] = validation["identities"]
     elif kind == "omniglot":
-        metrics = _oneshot(model, exp, evaluation, device)
-    else:
-        metrics = _reid(model, exp, evaluation, device)
+        metrics = oneshot_trials(v_emb, validation["labels"], validation["groups"], validation["drawers"],
+                                 cfg.val_ways, 1, cfg.val_trials, seed=exp.train.seed)
+        metrics.pop("chosen"), metrics.pop("trial_indices")
+        metrics["alphabets"] = sorted(set(validation["groups"].tolist()))
+    else:  # market1501
+        q, g = market_query_gallery_indices(validation["pids"], validation["cameras"])
+        metrics = reid_metrics(v_emb[q], v_emb[g], validation["pids"][q], validation["pids"][g],
+                               validation["cameras"][q], validation["cameras"][g], rerank=True)
+        metrics["identities"] = validation["identities"]
+    metrics["split"] = "validation (disjoint from training and test)"
     return metrics, threshold
-
-
-def _oneshot(model, exp, evaluation, device) -> dict[str, Any]:
-    from siamkit.eval.metric.oneshot import n_way_k_shot_accuracy
-
-    per_run, correct = {}, []
-    for name, support, queries, answers in evaluation["runs"]:
-        s = embed(model, support, exp.data, exp.eval_batch, device)
-        q = embed(model, queries, exp.data, exp.eval_batch, device)
-        result = n_way_k_shot_accuracy(s, np.arange(len(s)), q, answers, distance="euclidean")
-        acc = float(result["accuracy"]) if isinstance(result, dict) else float(result)
-        per_run[name] = acc
-        correct.append(acc * len(answers))
-    total = sum(len(r[3]) for r in evaluation["runs"])
-    acc = float(sum(correct) / total)
-    return {
-        "protocol": "Lake/Koch 20-way within-alphabet one-shot, official all_runs (400 trials)",
-        "accuracy": acc, "error": 1.0 - acc,
-        "ci95": float(1.96 * np.sqrt(acc * (1 - acc) / total)), "trials": total, "per_run": per_run,
-    }
-
-
-def hsv_stripe_histogram(images: list[np.ndarray], stripes: int = 6, bins: tuple[int, int, int] = (8, 4, 4)):
-    """Baseline re-ID descriptor: L1-normalised HSV histograms of horizontal stripes, square-rooted."""
-    import cv2
-
-    feats = []
-    for image in images:
-        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
-        edges = np.linspace(0, hsv.shape[0], stripes + 1).astype(int)
-        parts = []
-        for a, b in zip(edges[:-1], edges[1:], strict=True):
-            h = cv2.calcHist([hsv[a:b]], [0, 1, 2], None, list(bins), [0, 180, 0, 256, 0, 256]).ravel()
-            parts.append(h / max(h.sum(), 1.0))
-        feats.append(np.sqrt(np.concatenate(parts)))
-    return np.asarray(feats, dtype=np.float32)
-
-
-def _reid(model, exp, evaluation, device) -> dict[str, Any]:
-    from siamkit.eval.metric.retrieval import evaluate_reid, re_ranking
-
-    def run(q: np.ndarray, g: np.ndarray) -> dict[str, Any]:
-        qt, gt = torch.from_numpy(q).double(), torch.from_numpy(g).double()
-        q_g, q_q, g_g = (torch.cdist(a, b).numpy() for a, b in ((qt, gt), (qt, qt), (gt, gt)))
-        args = (evaluation["q_pids"], evaluation["g_pids"], evaluation["q_cams"], evaluation["g_cams"])
-        plain = evaluate_reid(q_g, *args)
-        rr = evaluate_reid(re_ranking(q_g, q_q, g_g), *args)
-        keep = ("rank1", "rank5", "rank10", "mAP", "mINP", "num_valid_queries")
-        return {"plain": {k: _plain(plain[k]) for k in keep if k in plain},
-                "re_ranked": {k: _plain(rr[k]) for k in keep if k in rr}}
-
-    q = embed(model, evaluation["query"], exp.data, exp.eval_batch, device)
-    g = embed(model, evaluation["gallery"], exp.data, exp.eval_batch, device)
-    return {
-        "protocol": "Market-1501 subset re-split of official train ids; same-pid same-camera removal; "
-                    "non-interpolated AP; not comparable to official Market-1501",
-        "model": run(q, g),
-        "hsv_histogram_baseline": run(hsv_stripe_histogram(evaluation["raw_query"]),
-                                      hsv_stripe_histogram(evaluation["raw_gallery"])),
-    }
 
 
 # --------------------------------------------------------------------------- runner
@@ -396,10 +401,11 @@ def _device_name(device: torch.device) -> str:
 def run_metric(config: dict[str, Any], out_dir: str | Path | None = None, resume: bool = False, command: str = "",
                source: str = "", steps: int | None = None, device: str | None = None,
                publish: bool = False) -> dict[str, Any]:
-    """Train, evaluate, write the results JSON and (optionally) ship the model to the zoo.
+    """Train, validate, write the results JSON and (optionally) ship the model to the zoo.
 
     Only ``publish=True`` (``siamkit train --publish``) writes the ``results:`` file and the zoo entry;
-    by default everything stays in the run folder.
+    by default everything stays in the run folder. No test split is read here: shipped models are
+    scored on their test split by ``benchmarks/similarity.py`` (``siamkit eval --model``).
     """
     import siamkit.nn  # noqa: F401  (registers the model builders)
     from siamkit.train import distributed
@@ -411,7 +417,7 @@ def run_metric(config: dict[str, Any], out_dir: str | Path | None = None, resume
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(out_dir or Path("runs") / exp.name)
     started = time.time()
-    train, evaluation = load_data(exp.data)
+    train, validation = load_data(exp.data)
     torch.manual_seed(exp.train.seed)
     model_cfg = {"in_channels": exp.data.channels, "input_size": list(exp.data.input_size), **exp.model}
     model = MODELS.build(exp.architecture, **model_cfg)
@@ -423,23 +429,34 @@ def run_metric(config: dict[str, Any], out_dir: str | Path | None = None, resume
     import siamkit.losses.metric  # noqa: F401  (registers the losses)
 
     loss = LOSSES.build(name, **loss_cfg)
-    task = MetricTask(model, loss, exp.feature)
-    loader = StepLoader(build_sampler(exp, train.labels), make_batcher(train.images, train.labels, exp.data),
-                        seed=exp.train.seed)
+    cache_started = time.time()
+    if exp.cache_views:
+        features = cache_features(model, train.images, exp.data, exp.cache_views, exp.train.seed,
+                                  path=out / "feature_cache.pt")
+        batcher = make_cached_batcher(features, train.labels)
+    else:
+        batcher = make_batcher(train.images, train.labels, exp.data)
+    cache_time = time.time() - cache_started
+    task = MetricTask(model, loss, exp.feature, cached=exp.cache_views > 0)
+    loader = StepLoader(build_sampler(exp, train.labels), batcher, seed=exp.train.seed)
     trainer = Trainer(task, loader, exp.train, out_dir=out, device=dev)
     trainer.run(resume=resume)
     if not distributed.is_main():
         return {}
     eval_started = time.time()
-    metrics, threshold = evaluate(model, exp, train, evaluation, dev)
+    metrics, threshold = validate(model, exp, train, validation, dev)
     results = {
         "experiment": exp.name,
-        "metrics": metrics,
-        "train_wall_time_s": round(trainer.wall_time, 1),
-        "eval_wall_time_s": round(time.time() - eval_started, 1),
+        "validation": metrics,
+        "threshold": threshold,
+        "train_wall_time_s": round(trainer.wall_time + cache_time, 1),
+        "feature_cache_wall_time_s": round(cache_time, 1),
+        "validation_wall_time_s": round(time.time() - eval_started, 1),
         "total_wall_time_s": round(time.time() - started, 1),
         "final_train_loss": trainer.mean_loss(50),
         "steps": trainer.step,
+        "training_images": len(train.images),
+        "training_identities": len(train.extras["identities"]),
         "device": _device_name(dev),
         "command": command,
         "config": to_dict(exp),
@@ -481,16 +498,25 @@ def ship(model: torch.nn.Module, exp: MetricExperiment, model_cfg: dict[str, Any
         "distance": "euclidean",
         "threshold": float(threshold),
         "threshold_rule": "same identity when distance <= threshold (EER point on pairs of "
-        + ("held-out validation identities" if exp.data.val_identities else "training identities") + ")",
-        "metrics": _plain(results["metrics"]),
+        + ("validation identities" if "identities" in results["validation"] else "training identities") + ")",
+        "validation": plain(results["validation"]),
         "recipe": {
             "config": to_dict(exp), "command": results["command"], "train_wall_time_s": results["train_wall_time_s"],
-            "device": results["device"], "steps": results["steps"],
+            "device": results["device"], "steps": results["steps"], "seed": exp.train.seed,
+            "data": exp.data.root, "training_images": results["training_images"],
+            "training_identities": results["training_identities"],
         },
     }
-    meta["metrics"].pop("per_run", None)
+    # ship the full weights: the sidecar builds the net without fetching the ImageNet package again
+    model_cfg = {**model_cfg, "pretrained": False} if "pretrained" in _builder_params(exp.architecture) else model_cfg
     return save_model(model.cpu(), Path(exp.ship.dir) / exp.ship.name, exp.architecture, model_cfg, meta,
                       half=exp.ship.half)
+
+
+def _builder_params(architecture: str) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(MODELS.get(architecture)).parameters)
 
 
 TASKS.register("metric")(run_metric)

@@ -8,7 +8,8 @@
 - :class:`L1VerificationHead` is Koch et al.'s learned weighted-L1 same/different logit.
 
 Builders registered in :data:`siamkit.config.MODELS`: ``embed_koch``, ``embed_smallconv``,
-``embed_reid_resnet`` (each returns an :class:`EmbeddingNet`).
+``embed_reid_resnet`` and ``embed_lite0`` (the ImageNet EfficientNet-Lite0 trunk, :class:`LiteBackbone`);
+each returns an :class:`EmbeddingNet`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from siamkit.config import MODELS
+from siamkit.nn.backbones.efficientnet_lite import TAPS, LiteTrunk
 from siamkit.nn.backbones.koch import KOCH_KERNELS, KochNet
 from siamkit.nn.backbones.reid_resnet import ReIDResNet
 from siamkit.nn.backbones.smallconv import SmallConvNet
@@ -101,14 +103,79 @@ class EmbeddingNet(nn.Module):
             return fmap.amax(dim=(-2, -1))
         return fmap.mean(dim=(-2, -1))
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        pre = self.activation(self.project(self.dropout(self._pool(self.backbone(x)))))
+    def forward_features(self, x: Tensor, cached: bool = False) -> tuple[Tensor, Tensor]:
+        """``(pre, post)`` BNNeck features; ``cached=True`` takes the backbone's frozen-part output
+        (:meth:`LiteBackbone.frozen_part`) instead of images, for training on cached features."""
+        fmap = self.backbone.trainable_part(x) if cached else self.backbone(x)
+        pre = self.activation(self.project(self.dropout(self._pool(fmap))))
         post = self.neck(pre) if self.neck is not None else pre
         return pre, post
 
     def forward(self, x: Tensor) -> Tensor:
         _, post = self.forward_features(x)
         return F.normalize(post, dim=1) if self.normalize else post
+
+
+class LiteBackbone(nn.Module):
+    """The ImageNet EfficientNet-Lite0 trunk (:class:`LiteTrunk`, shared with the trackers) for embeddings.
+
+    Takes siamkit's embedding input, N×C×H×W on the 0–1 scale (``data.mean: [0]``, ``std: [1]``), with
+    C = 1 (grey, repeated to three channels) or 3 (RGB), and hands the trunk the BGR 0–255 crops it
+    normalises itself. Blocks before ``train_from`` are frozen (weights and batch-norm statistics)
+    and run without gradients, so training on CPU costs only the trainable tail;
+    :meth:`frozen_part` / :meth:`trainable_part` split the forward pass for training on cached
+    features. ``last_stride=1`` removes the stride of the last down-sampling stage (block 11, tap
+    ``s32`` only): the re-ID "last stride 1" trick, a finer final feature map.
+    """
+
+    def __init__(self, in_channels: int = 3, tap: str = "s32", pretrained: bool = True, train_from: int = 0,
+                 last_stride: int = 2, frozen_bn: bool = True):
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+        self.trunk = LiteTrunk(tap, pretrained=pretrained, frozen_bn=frozen_bn)
+        last = TAPS[tap][0]
+        if not 0 <= train_from <= last + 1:
+            raise ValueError(f"train_from must be in 0..{last + 1} for tap {tap!r}, got {train_from}")
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+        if last_stride == 1:
+            if tap != "s32":
+                raise ValueError("last_stride=1 applies to tap 's32' only (the other taps end before block 11)")
+            self.trunk.body._blocks[11]._depthwise_conv.stride = (1, 1)
+        self.in_channels, self.train_from, self.out_channels = in_channels, train_from, TAPS[tap][2]
+        if train_from > 0:  # the stem and blocks before train_from keep their ImageNet weights
+            self.trunk.body._conv_stem.requires_grad_(False)
+            self.trunk.body._bn0.requires_grad_(False)
+            for block in self.trunk.body._blocks[:train_from]:
+                block.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> LiteBackbone:
+        super().train(mode)
+        for i, block in enumerate(self.trunk.body._blocks):  # frozen blocks keep ImageNet statistics
+            if i < self.train_from:
+                block.eval()
+        if self.train_from > 0:
+            self.trunk.body._bn0.eval()
+        return self
+
+    def _crops(self, x: Tensor) -> Tensor:
+        x = x * 255.0
+        return x.expand(-1, 3, -1, -1).contiguous() if x.shape[1] == 1 else x.flip(1)  # RGB → BGR
+
+    def frozen_part(self, x: Tensor) -> Tensor:
+        """Images → the input of block ``train_from`` (no gradients: these weights never change)."""
+        with torch.no_grad():
+            return self.trunk.run_blocks(self._crops(x), 0, self.train_from)
+
+    def trainable_part(self, x: Tensor) -> Tensor:
+        """The output of :meth:`frozen_part` → the tap's feature map."""
+        if self.train_from == 0:  # nothing frozen: the stem runs here, with gradients
+            return self.trunk.run_blocks(self._crops(x), 0)
+        return self.trunk.run_blocks(x, self.train_from)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.trainable_part(x if self.train_from == 0 else self.frozen_part(x))
 
 
 class SiameseNet(nn.Module):
@@ -221,4 +288,28 @@ def embed_reid_resnet(
 ) -> EmbeddingNet:
     """ResNet-18/34 person re-identification net (BoT-style: last stride 1, BNNeck)."""
     backbone = ReIDResNet(depth, in_channels, base_width, last_stride)
+    return EmbeddingNet(backbone, in_channels, input_size, pooling, embed_dim, activation, bnneck, normalize, dropout)
+
+
+@MODELS.register("embed_lite0")
+def embed_lite0(
+    in_channels: int = 3,
+    input_size: Sequence[int] = (128, 64),
+    tap: str = "s32",
+    pretrained: bool = True,
+    train_from: int = 16,
+    last_stride: int = 2,
+    pooling: str = "gem",
+    embed_dim: int | None = 256,
+    activation: str = "none",
+    bnneck: bool = True,
+    normalize: bool = True,
+    dropout: float = 0.0,
+) -> EmbeddingNet:
+    """ImageNet EfficientNet-Lite0 embedding net (faces, signatures, re-ID); input 0–1 grey or RGB.
+
+    ``train_from`` = first trainable block (16: only pooling, projection and BNNeck learn).
+    Zoo sidecars set ``pretrained: false``: the shipped file holds every weight.
+    """
+    backbone = LiteBackbone(in_channels, tap, pretrained, train_from, last_stride)
     return EmbeddingNet(backbone, in_channels, input_size, pooling, embed_dim, activation, bnneck, normalize, dropout)

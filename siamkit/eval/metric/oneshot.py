@@ -9,6 +9,10 @@ Two Omniglot protocols exist and give incompatible numbers; always name the one 
 - **Vinyals** (between-alphabet episodes, 28×28, rotated classes): random N-way K-shot episodes
   drawn from a test split; use :func:`random_episodes` + :func:`evaluate_episodes`.
 
+Random trials drawn like Lake's (one alphabet per trial, support and query by different drawers)
+from any Omniglot-layout set come from :func:`within_group_trials` and are scored by
+:func:`score_trials`; use them to validate on held-out alphabets.
+
 Episodes draw N *distinct* classes and keep each query image out of the support set.
 """
 
@@ -203,3 +207,80 @@ def _unpack(run: Any) -> tuple[Any, Any, Any]:
     if isinstance(run, (tuple, list)) and len(run) == 3:
         return tuple(run)
     raise DataError(f"Cannot read a one-shot run from {type(run).__name__}; need support, queries and answers.")
+
+
+def within_group_trials(
+    labels,
+    groups,
+    ways: int = 20,
+    shots: int = 1,
+    trials: int = 1000,
+    seed: int = 0,
+    drawers=None,
+) -> list[tuple[np.ndarray, int, int]]:
+    """Random N-way K-shot trials inside one group (alphabet) each: ``(support, query, answer)`` indices.
+
+    A trial picks a group with at least ``ways`` classes that have ``shots + 1`` images, ``ways``
+    distinct classes of it, ``shots`` support images per class (ordered class by class), then one
+    query image of one of those classes that is not in the support. With ``drawers`` (one id per
+    image, e.g. Omniglot's drawer) the query is by a drawer none of its class's support images
+    came from, as in Lake's runs. The query's class is ``support[shots * answer]``'s class.
+    """
+    labels, groups = np.asarray(labels).reshape(-1), np.asarray(groups).reshape(-1)
+    if labels.size != groups.size:
+        raise DataError(f"{labels.size} labels but {groups.size} group ids.")
+    if min(ways, shots, trials) < 1:
+        raise DataError(f"ways, shots and trials must be >= 1; got {ways}, {shots}, {trials}.")
+    drawers = None if drawers is None else np.asarray(drawers).reshape(-1)
+    members: dict[Any, list[np.ndarray]] = {}
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if idx.size >= shots + 1:
+            members.setdefault(groups[idx[0]], []).append(idx)
+    eligible = [g for g, classes in members.items() if len(classes) >= ways]
+    if not eligible:
+        most = max((len(v) for v in members.values()), default=0)
+        raise DataError(
+            f"No group has {ways} classes with {shots + 1} images each (the largest has {most}).",
+            hint="Lower ways or shots, or point at a set with larger alphabets.",
+        )
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(trials):
+        classes = members[eligible[rng.integers(len(eligible))]]
+        chosen = rng.choice(len(classes), size=ways, replace=False)
+        answer = int(rng.integers(ways))
+        support = []
+        for i, c in enumerate(chosen):
+            pick = rng.permutation(classes[c])
+            support.append(pick[:shots])
+            if i == answer:
+                rest = pick[shots:]
+                if drawers is not None:
+                    other = rest[~np.isin(drawers[rest], drawers[pick[:shots]])]
+                    rest = other if other.size else rest
+                query = int(rest[rng.integers(rest.size)])
+        out.append((np.concatenate(support), query, answer))
+    return out
+
+
+def score_trials(distance_fn: Callable[[np.ndarray, np.ndarray], np.ndarray], trials, shots: int = 1) -> dict:
+    """Accuracy ± 95 % CI of trials from :func:`within_group_trials`.
+
+    ``distance_fn(query_indices, support_indices)`` returns the distance matrix; with K shots a
+    class's distance is the mean distance to its K support images. Also returns each trial's
+    chosen class (``chosen``) for plotting.
+    """
+    correct, chosen = [], []
+    for support, query, answer in trials:
+        d = np.asarray(distance_fn(np.array([query]), support), dtype=np.float64).reshape(-1, shots).mean(axis=1)
+        pick = int(np.argmin(d))
+        chosen.append(pick)
+        correct.append(pick == answer)
+    acc = float(np.mean(correct))
+    return {
+        "accuracy": acc,
+        "ci95": float(Z95 * np.sqrt(acc * (1 - acc) / len(correct))),
+        "trials": len(correct),
+        "chosen": chosen,
+    }

@@ -1,4 +1,4 @@
-"""ROC and CMC plots (PNG, matplotlib's Agg backend): several named curves per figure.
+"""ROC and CMC plots (several named curves per figure) and a grid of one-shot trials (PNG, Agg backend).
 
 Plots are drawn from saved numbers (the dicts and arrays the metric functions return), never
 from typed-in values.
@@ -103,4 +103,45 @@ def plot_cmc(curves: Mapping[str, Any], path: str | Path, max_rank: int | None =
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_oneshot_trials(trials, path: str | Path, shots: int = 1, title: str = "one-shot trials") -> Path:
+    """A grid of one-shot trials: per row the query, then the support set, with the chosen match framed.
+
+    ``trials``: ``(support_images, query_image, answer, chosen)`` with support images ordered class by
+    class (``shots`` each), ``answer``/``chosen`` class indices. The chosen class is framed green when
+    right and red when wrong; when wrong, the right class is framed blue.
+    """
+    if not trials:
+        raise DataError("No one-shot trials to plot.")
+    plt = _figure()
+    cols = 1 + max(len(t[0]) for t in trials)
+    fig, axes = plt.subplots(len(trials), cols, figsize=(0.75 * cols, 0.85 * len(trials)), squeeze=False)
+    for row, (support, query, answer, chosen) in enumerate(trials):
+        panels = [query, *support]
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if col >= len(panels):
+                ax.axis("off")
+                continue
+            image = np.asarray(panels[col])
+            ax.imshow(image if image.ndim == 2 else image[:, :, ::-1], cmap="gray" if image.ndim == 2 else None)
+            cls = (col - 1) // shots
+            colour = None
+            if col == 0:
+                ax.set_title("query", fontsize=6)
+            elif cls == chosen:
+                colour = "tab:green" if chosen == answer else "tab:red"
+            elif cls == answer:
+                colour = "tab:blue"
+            if colour:
+                for spine in ax.spines.values():
+                    spine.set_visible(True)
+                    spine.set_color(colour)
+                    spine.set_linewidth(2.5)
+    fig.suptitle(f"{title} (green: chosen and right, red: chosen and wrong, blue: right)", fontsize=8)
     return _save(fig, path)
