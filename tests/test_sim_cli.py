@@ -95,16 +95,16 @@ def test_train_config_errors(tmp_path):
         run_experiment(_config(tmp_path, typo_key=1))
 
 
-def test_verify_two_orl_images_with_the_shipped_model(capsys):
+def test_verify_two_orl_images_with_the_default_face_model(capsys):
     from siamkit.cli.verify import verify_pair
     from siamkit.zoo import PACKAGE_ZOO
 
     root = shared_path("metric", "orl_faces")
-    if not (PACKAGE_ZOO / "orl_faces.safetensors").is_file():
-        pytest.skip("shipped orl_faces model not present")
+    if not (PACKAGE_ZOO / "faces.safetensors").is_file():
+        pytest.skip("shipped faces model not present")
     main(["verify", str(root / "s40" / "1.pgm"), str(root / "s33" / "1.pgm"), "--json"])
     out = json.loads(capsys.readouterr().out.strip())
-    assert out["model"] == "orl_faces" and out["same"] == (out["distance"] <= out["threshold"])
+    assert out["model"] == "faces" and out["same"] == (out["distance"] <= out["threshold"])
     main(["verify", str(root / "s40" / "1.pgm"), str(root / "s33" / "1.pgm")])
     assert "threshold" in capsys.readouterr().out
     # s31..s40 were never seen in training or calibration: genuine (image 1 vs 2 of a subject) and

@@ -9,7 +9,7 @@ import typer
 
 from siamkit.cli import app
 
-DEFAULT_MODEL = "orl_faces"
+DEFAULT_MODEL = "faces"  # the shipped face-verification model (ImageNet EfficientNet-Lite0, ORL)
 
 
 def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, threshold: float | None = None,

@@ -128,13 +128,14 @@ class LiteBackbone(nn.Module):
     ``s32`` only): the re-ID "last stride 1" trick, a finer final feature map.
     """
 
-    def __init__(self, in_channels: int = 3, tap: str = "s32", pretrained: bool = True, train_from: int = 0,
+    def __init__(self, in_channels: int = 3, tap: str = "s32", pretrained: bool = True, train_from: int | None = None,
                  last_stride: int = 2, frozen_bn: bool = True):
         super().__init__()
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
         self.trunk = LiteTrunk(tap, pretrained=pretrained, frozen_bn=frozen_bn)
         last = TAPS[tap][0]
+        train_from = last + 1 if train_from is None else train_from  # None: the whole trunk stays frozen
         if not 0 <= train_from <= last + 1:
             raise ValueError(f"train_from must be in 0..{last + 1} for tap {tap!r}, got {train_from}")
         if last_stride not in (1, 2):
@@ -297,7 +298,7 @@ def embed_lite0(
     input_size: Sequence[int] = (128, 64),
     tap: str = "s32",
     pretrained: bool = True,
-    train_from: int = 16,
+    train_from: int | None = None,
     last_stride: int = 2,
     pooling: str = "gem",
     embed_dim: int | None = 256,
@@ -308,7 +309,7 @@ def embed_lite0(
 ) -> EmbeddingNet:
     """ImageNet EfficientNet-Lite0 embedding net (faces, signatures, re-ID); input 0–1 grey or RGB.
 
-    ``train_from`` = first trainable block (16: only pooling, projection and BNNeck learn).
+    ``train_from`` = first trainable block (None: the trunk is frozen; pooling and projection learn).
     Zoo sidecars set ``pretrained: false``: the shipped file holds every weight.
     """
     backbone = LiteBackbone(in_channels, tap, pretrained, train_from, last_stride)
