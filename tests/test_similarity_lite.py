@@ -95,3 +95,19 @@ def test_cached_training_runs_and_resumes(tmp_path):
     assert not torch.equal(cache[:, 0], cache[:, 1])  # views 1.. are augmented
     assert r["steps"] == 3 and r["validation"]["identities"] == ["id3", "id4"]
     assert r["validation"]["num_genuine_pairs"] == 6 and r["threshold"] > 0
+
+
+def test_feature_cache_is_reused_only_for_the_same_settings(tmp_path):
+    from siamkit.experiments.metric import DataConfig, cache_features
+
+    cfg = DataConfig(kind="image_folder", root=".", input_size=(32, 32), mean=(0.0,), std=(1.0,), shift=0.1)
+    images = np.random.default_rng(0).integers(0, 255, (4, 32, 32), dtype=np.uint8)
+    path = tmp_path / "cache.pt"
+    a, sec_a = cache_features(_net(train_from=9, input_size=(32, 32)), images, cfg, 2, seed=0, path=path,
+                              model_config={"train_from": 9})
+    again, sec_again = cache_features(_net(train_from=9, input_size=(32, 32)), images, cfg, 2, seed=0, path=path,
+                                      model_config={"train_from": 9})
+    assert torch.equal(a, again) and sec_again == sec_a  # read back, with the time it took when computed
+    b, _ = cache_features(_net(train_from=5, input_size=(32, 32)), images, cfg, 2, seed=0, path=path,
+                          model_config={"train_from": 5})
+    assert a.shape[2] == 112 and b.shape[2] == 40  # another frozen prefix: recomputed, not the stale file

@@ -276,19 +276,23 @@ def make_batcher(images: np.ndarray, labels: np.ndarray, cfg: DataConfig):
 
 @torch.no_grad()
 def cache_features(model: torch.nn.Module, images: np.ndarray, cfg: DataConfig, views: int, seed: int,
-                   batch: int = 64, path: Path | None = None) -> torch.Tensor:
-    """``views`` augmented copies of every image (view 0 plain) through the model's frozen part: N×V×C×h×w fp16.
+                   batch: int = 64, path: Path | None = None, model_config: Any = None
+                   ) -> tuple[torch.Tensor, float]:
+    """``views`` augmented copies of every image (view 0 plain) through the model's frozen part: N×V×C×h×w fp16,
+    and the seconds computing them took (also when read back from ``path``).
 
-    Saved to ``path`` and reused when it exists for the same settings (a resumed run skips the work).
+    Saved to ``path`` and reused when it exists for the same images, views, seed, data and model settings
+    (a resumed run skips the work).
     """
-    key = {"n": len(images), "views": views, "seed": seed, "data": repr(cfg)}
+    key = {"n": len(images), "views": views, "seed": seed, "data": repr(cfg), "model": repr(model_config)}
     if path is not None and path.is_file():
         saved = torch.load(path, weights_only=True)
         if saved.get("key") == repr(key):
-            return saved["features"]
+            return saved["features"], float(saved.get("seconds", 0.0))
     backbone = model.backbone
     if not hasattr(backbone, "frozen_part"):
         raise ConfigError("cache_views needs a model with a frozen part (architecture embed_lite0).")
+    started = time.time()
     backbone.eval()
     augment = _augmenter(cfg)
     rng = np.random.default_rng(seed)
@@ -306,10 +310,11 @@ def cache_features(model: torch.nn.Module, images: np.ndarray, cfg: DataConfig, 
             out[start:start + len(chunk), v] = f
             for _ in range(len(chunk)):
                 next(it, None)
+    seconds = time.time() - started
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"key": repr(key), "features": out}, path)
-    return out
+        torch.save({"key": repr(key), "features": out, "seconds": seconds}, path)
+    return out, seconds
 
 
 def make_cached_batcher(features: torch.Tensor, labels: np.ndarray):
@@ -429,14 +434,13 @@ def run_metric(config: dict[str, Any], out_dir: str | Path | None = None, resume
     import siamkit.losses.metric  # noqa: F401  (registers the losses)
 
     loss = LOSSES.build(name, **loss_cfg)
-    cache_started = time.time()
+    cache_time = 0.0
     if exp.cache_views:
-        features = cache_features(model, train.images, exp.data, exp.cache_views, exp.train.seed,
-                                  path=out / "feature_cache.pt")
+        features, cache_time = cache_features(model, train.images, exp.data, exp.cache_views, exp.train.seed,
+                                  path=out / "feature_cache.pt", model_config=(exp.architecture, model_cfg))
         batcher = make_cached_batcher(features, train.labels)
     else:
         batcher = make_batcher(train.images, train.labels, exp.data)
-    cache_time = time.time() - cache_started
     task = MetricTask(model, loss, exp.feature, cached=exp.cache_views > 0)
     loader = StepLoader(build_sampler(exp, train.labels), batcher, seed=exp.train.seed)
     trainer = Trainer(task, loader, exp.train, out_dir=out, device=dev)
