@@ -201,3 +201,20 @@ def test_eval_refuses_tracker_and_model_together(capsys):
         from siamkit.eval.metric.models import parse_dataset
 
         parse_dataset("faces:.")
+
+
+def test_lake_runs_read_the_same_from_the_zip_and_an_unpacked_folder(tmp_path):
+    import zipfile
+
+    from siamkit.data import identities as ids
+
+    archive = shared_path("metric", "omniglot", "all_runs.zip")
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp_path / "unpacked", [n for n in z.namelist() if n.startswith(("run01/", "run02/"))])
+    assert ids.omniglot_layout(tmp_path / "unpacked") == "runs" and ids.omniglot_layout(archive) == "runs"
+    folder = ids.omniglot_runs(tmp_path / "unpacked")
+    zipped = ids.omniglot_runs(archive)[:2]
+    assert [r.name for r in folder] == ["run01", "run02"]
+    for a, b in zip(folder, zipped, strict=True):
+        assert np.array_equal(a.support, b.support) and np.array_equal(a.queries, b.queries)
+        assert np.array_equal(a.answers, b.answers) and sorted(a.answers.tolist()) == list(range(20))

@@ -405,8 +405,9 @@ def omniglot(path: str | Path, split: str = "background") -> IdentityDataset:
     path = Path(path)
     if path.is_dir() and (path / f"images_{split}.zip").is_file():
         path = path / f"images_{split}.zip"
-    elif path.is_dir():
-        raise DataError(f"Archive not found: {path / f'images_{split}.zip'}.", hint=f"Expected {OMNIGLOT_LAYOUT}.")
+    elif path.is_dir() or not path.exists():
+        missing = path / f"images_{split}.zip" if path.is_dir() else path
+        raise DataError(f"Archive not found: {missing}.", hint=f"Expected {OMNIGLOT_LAYOUT}.")
     ds = omniglot_images(path)
     ds.name = f"omniglot/{split}"
     return ds
