@@ -12,6 +12,7 @@ selects on), never on the test clips. The runs go to ``runs/distill_ablation/``;
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -30,6 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--publish", action="store_true", help="write benchmarks/results/distill_ablation.json")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--with-teacher-run", type=Path, default=None,
+                        help="results.json of a finished run of the recipe as written (reused, not retrained)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     recipe = load_yaml(RECIPE)
@@ -40,6 +43,10 @@ def main() -> None:
     }
     results = {}
     for name, config in variants.items():
+        if name == "with_teacher" and args.with_teacher_run is not None:
+            out = json.loads(args.with_teacher_run.read_text())
+            results[name] = {k: out[k] for k in KEYS}
+            continue
         out = run_distill(config, out_dir=REPO / "runs" / "distill_ablation" / name, resume=True,
                           source=str(RECIPE.relative_to(REPO)))
         results[name] = {k: out[k] for k in KEYS}

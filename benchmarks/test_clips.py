@@ -64,7 +64,7 @@ def verdict(results: dict, name: str) -> dict:
     }
 
 
-def record_metrics(weights: Path, name: str, results: dict) -> None:
+def record_metrics(weights: Path, name: str, results: dict, threads: int) -> None:
     """Write the measured test metrics into the weights' sidecar."""
     row = results[name]
     sidecar = weights.with_suffix(".yaml")
@@ -74,7 +74,7 @@ def record_metrics(weights: Path, name: str, results: dict) -> None:
                     "clips, compare side by side only",
         "success_auc": round(row["success_auc"], 4),
         "precision_20px": round(row["precision_20px"], 4),
-        f"fps_cpu_{THREADS}_threads": round(row["fps"], 1) if row.get("fps") else None,
+        f"fps_cpu_{threads}_threads": round(row["fps"], 1) if row.get("fps") else None,
         "opencv_csrt_success_auc": round(results["opencv:csrt"]["success_auc"], 4),
     }
     sidecar.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
@@ -84,11 +84,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracker", default="nanotrack_lite0")
     parser.add_argument("--weights", type=Path, required=True, help="the trained model (.safetensors)")
+    parser.add_argument("--threads", type=int, default=THREADS, help="CPU threads for every tracker")
     parser.add_argument("--publish", action="store_true",
                         help="write benchmarks/results/ and the metrics into the weights' sidecar")
     args = parser.parse_args()
-    torch.set_num_threads(THREADS)
-    cv2.setNumThreads(THREADS)
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
     runs = REPO / "runs" / "test_clips" / args.weights.stem
     shutil.rmtree(runs, ignore_errors=True)
     load_start = round(os.getloadavg()[0], 2)
@@ -104,7 +105,7 @@ def main() -> None:
     write_json(out, {
         "benchmark": "test_clips",
         "protocol": "OPE (siamkit eval): frame-1 init, no re-init, AUC over 21 IoU thresholds, P@20 px; FPS = "
-                    f"tracked frames per second of tracker time, CPU, {THREADS} threads, trackers run one by one",
+                    f"tracked frames per second of tracker time, CPU, {args.threads} threads, trackers run one by one",
         "clips": sorted(p.name for p in CLIPS.iterdir() if (p / "img").is_dir()),
         "weights": str(args.weights),
         "recipe": (sidecar.get("meta") or {}).get("recipe"),
@@ -114,12 +115,12 @@ def main() -> None:
                                - results[f"{args.tracker}, onnxruntime int8"]["success_auc"], 4),
         "note": "the test set: no siamkit model trained or was selected on these clips; short downscaled "
                 "clips, compare side by side only",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "threads": THREADS,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "threads": args.threads,
                     "load_average_1m_at_start": load_start, "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "trackers": results,
     })
     if args.publish:
-        record_metrics(args.weights, args.tracker, results)
+        record_metrics(args.weights, args.tracker, results, args.threads)
     print(f"wrote {out}")
 
 

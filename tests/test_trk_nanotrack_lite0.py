@@ -15,7 +15,7 @@ def weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("zoo") / "lite0.safetensors"
     settings = {"penalty_k": 0.2, "window_influence": 0.3, "lr": 0.5}
     return zoo.save_model(NanoTrackLite0().eval(), path, "nanotrack_lite0", {"width": 96, "depth": 6},
-                          {"tracker": settings, "task": "tracking"})
+                          {"tracker": "nanotrack_lite0", "tracker_settings": settings, "task": "tracking"})
 
 
 def test_settings_come_from_the_sidecar_and_options_override_them(weights):

@@ -1,7 +1,7 @@
 """The NanoTrack-Lite0 tracker: NanoTrack's test-time procedure over siamkit's own Lite0 network.
 
 The network (:mod:`siamkit.nn.nanotrack_lite0`) is trained here (``configs/nanotrack_lite0_train.yaml``) and
-ships in the zoo as ``nanotrack_lite0``; its sidecar's ``meta.tracker`` holds the window influence, penalty
+ships in the zoo as ``nanotrack_lite0``; its sidecar's ``meta.tracker_settings`` holds the window influence, penalty
 and learning rate picked on the validation videos. Per frame it runs exactly
 :class:`~siamkit.trackers.nanotrack.NanoTrackTracker`.
 """
@@ -35,5 +35,5 @@ def build_nanotrack_lite0(weights: str | None = None, device: Any = None, **opti
     model, entry = zoo.load_model(weights or ZOO_NAME, device=device)
     if entry.architecture != "nanotrack_lite0":
         raise ConfigError(f"{weights} holds a {entry.architecture!r} model, not 'nanotrack_lite0'.")
-    settings = {k: v for k, v in dict(entry.meta.get("tracker") or {}).items() if k in known}
+    settings = {k: v for k, v in dict(entry.meta.get("tracker_settings") or {}).items() if k in known}
     return NanoTrackTracker(model, NanoTrackConfig(**{**settings, **options}), device=device)

@@ -444,7 +444,7 @@ def run_distill(config: Mapping[str, Any], out_dir: str | Path | None = None, re
     }
     write_json(out / "results.json", results)
     weights_path = out / f"{exp.name}.safetensors"
-    meta = {**exp.meta, "task": "tracking", "tracker": tuned,
+    meta = {**exp.meta, "task": "tracking", "tracker_settings": tuned,
             "recipe": {k: results[k] for k in ("config", "command", "steps", "best_step", "validation_videos",
                                                "validation_auc_tuned", "total_wall_time_s", "machine")}
             | {"data": [to_dict(s) for s in exp.sources], "seed": exp.seed, "teacher": to_dict(exp.teacher)}}
