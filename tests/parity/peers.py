@@ -1,0 +1,205 @@
+"""The end-to-end comparisons with the reference implementations, shared by the tests and ``benchmarks/parity.py``.
+
+Each ``*_env()`` context manager imports a peer from ``../shared/peers-src`` (through
+:func:`conftest.peer_sources`, with its shims) and yields what the comparisons need; each
+``compare_*`` builds the peer's model with fixed random weights made usable as in ``peer_setup``,
+imports those weights into siamkit, runs both trackers on the same frames and returns a
+:class:`Comparison` (both box lists and the measured differences). The tests assert on it; the
+benchmark writes it to ``benchmarks/results/parity.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from conftest import peer_sources
+from peer_setup import (
+    calibrate_batchnorm,
+    head_input,
+    load_clip,
+    mask_iou,
+    max_box_difference,
+    plant_readout,
+    shrink,
+)
+
+from siamkit.trackers import create_tracker
+
+A = 5  # anchors per cell
+NARROW = 64  # neck / RPN width of the multi-level models (published: 256)
+R50_BLOCKS = [1, 1, 1, 1]  # published [3, 4, 6, 3]; one block per stage still runs the dilated layers 3–4
+R50_INSTANCE = 191  # search size of the ResNet-50 comparisons (published 255): a 17×17 map instead of 25×25
+FUSION = [0.3, 1.0, -0.4]  # learned level weights of the weighted MultiRPN (softmaxed), distinct per level
+
+
+@dataclass
+class Comparison:
+    """One tracker against its reference on one clip: both box lists (x, y, w, h, 0-based) and differences."""
+
+    tracker: str
+    peer: str
+    compared: str
+    ours: list
+    theirs: list
+    scores_ours: list
+    scores_theirs: list
+    mask_ious: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def max_box_px(self) -> float:
+        return max_box_difference(self.ours, self.theirs)
+
+    @property
+    def min_mask_iou(self) -> float | None:
+        return min(self.mask_ious) if self.mask_ious else None
+
+    @property
+    def travel_px(self) -> float:
+        """How far the reference's box moved over the clip (a comparison of boxes that stay put proves little)."""
+        return float(np.hypot(*(np.asarray(self.theirs[-1][:2]) - np.asarray(self.theirs[0][:2]))))
+
+
+# --------------------------------------------------------------------------- pysot (SiamRPN++, SiamMask)
+
+PYSOT_CASES = {
+    # siamkit tracker: (pysot experiment, cfg changes, siamkit model_options, siamkit config overrides)
+    "siamrpnpp_alexnet": ("siamrpn_alex_dwxcorr", {"RPN.KWARGS.out_channels": NARROW}, {"hidden": NARROW}, {}),
+    "siamrpnpp_mobilev2": (
+        "siamrpn_mobilev2_l234_dwxcorr",
+        {"ADJUST.KWARGS.out_channels": [NARROW] * 3, "RPN.KWARGS.in_channels": [NARROW] * 3},
+        {"neck_channels": [NARROW] * 3},
+        {},
+    ),
+    "siamrpnpp_r50": (
+        "siamrpn_r50_l234_dwxcorr",
+        {
+            "ADJUST.KWARGS.out_channels": [NARROW] * 3,
+            "RPN.KWARGS.in_channels": [NARROW] * 3,
+            "TRACK.INSTANCE_SIZE": R50_INSTANCE,
+        },
+        {"neck_channels": [NARROW] * 3, "blocks": R50_BLOCKS},
+        {"instance_size": R50_INSTANCE},
+    ),
+    "siammask": ("siammask_r50_l3", {}, {"blocks": R50_BLOCKS}, {}),
+}
+PYSOT_COMPARED = {
+    "siamrpnpp_alexnet": "boxes and scores, 30 frames; RPN width 64",
+    "siamrpnpp_mobilev2": "boxes and scores, 30 frames; neck/RPN width 64",
+    "siamrpnpp_r50": (
+        f"boxes and scores, 30 frames; ResNet-50 with 1 block per stage, neck/RPN width 64, search {R50_INSTANCE}"
+    ),
+    "siammask": "boxes, masks (IoU) and rotated boxes, 30 frames; ResNet-50 with 1 block per stage",
+}
+
+
+class OpenCV3Contours:
+    """``cv2`` as pysot's SiamMask tracker expects it: ``findContours`` returns (image, contours, hierarchy)."""
+
+    def __getattr__(self, name):
+        return getattr(cv2, name)
+
+    @staticmethod
+    def findContours(*args, **kwargs):  # noqa: N802 (OpenCV's name)
+        return (None, *cv2.findContours(*args, **kwargs)[-2:])
+
+
+@contextlib.contextmanager
+def pysot_env():
+    """pysot's config, model builder and tracker builder (the config restored on exit)."""
+    with peer_sources("pysot") as folder:
+        from pysot.core.config import cfg
+        from pysot.models.backbone.resnet_atrous import Bottleneck, ResNet
+        from pysot.models.model_builder import ModelBuilder
+        from pysot.tracker import siammask_tracker
+        from pysot.tracker.tracker_builder import build_tracker
+
+        siammask_tracker.cv2 = OpenCV3Contours()  # pysot unpacks OpenCV 3's three findContours results
+        pristine = cfg.clone()
+
+        def configure(experiment: str, changes: dict) -> None:
+            cfg.defrost()
+            cfg.clear()  # the same object pysot's modules imported; forget the previous experiment
+            cfg.update(pristine.clone())
+            cfg.merge_from_file(str(folder / "experiments" / experiment / "config.yaml"))
+            for key, value in changes.items():
+                node = cfg
+                *path, leaf = key.split(".")
+                for part in path:
+                    node = node[part]
+                node[leaf] = value
+            cfg.CUDA = False
+
+        def model(experiment: str, changes: dict, blocks=None):
+            configure(experiment, changes)
+            torch.manual_seed(0)
+            m = ModelBuilder()
+            if blocks is not None:  # the same atrous ResNet-50 class, fewer blocks per stage
+                m.backbone = ResNet(Bottleneck, blocks, cfg.BACKBONE.KWARGS.used_layers)
+            return m.eval()
+
+        try:
+            yield {"cfg": cfg, "model": model, "build_tracker": build_tracker}
+        finally:
+            cfg.clear()
+            cfg.update(pristine)
+
+
+def rpn_branches(head) -> list:
+    """The depth-wise RPNs of a pysot head (one, or ``rpn2``… of a MultiRPN)."""
+    if hasattr(head, "cls"):
+        return [head]
+    return [getattr(head, name) for name in sorted(n for n, _ in head.named_children() if n.startswith("rpn"))]
+
+
+def prepare_pysot(model, tracker, frames, box) -> None:
+    """Calibrate BatchNorm on frame 0, make the box deltas small, plant the score read-outs."""
+    calibrate_batchnorm(model, [lambda: tracker.init(frames[0], list(box)), lambda: tracker.track(frames[0])])
+    with torch.no_grad():
+        if getattr(model.rpn_head, "weighted", False):
+            model.rpn_head.cls_weight.copy_(torch.tensor(FUSION))
+            model.rpn_head.loc_weight.copy_(torch.tensor(FUSION[::-1]))
+        for rpn in rpn_branches(model.rpn_head):
+            shrink(rpn.loc.head[-1], 0.2)
+            plant_readout(head_input(rpn.cls.head, lambda: tracker.track(frames[0])), rpn.cls.head[-1], range(A, 2 * A))
+
+
+def compare_pysot(name: str, env: dict, workdir: Path) -> Comparison:
+    """siamkit's ``name`` vs pysot's tracker on the same weights and the first 31 frames of Crossing."""
+    frames, box, _ = load_clip()
+    experiment, changes, options, overrides = PYSOT_CASES[name]
+    model = env["model"](experiment, changes, R50_BLOCKS if "blocks" in options else None)
+    prepare_pysot(model, env["build_tracker"](model), frames, box)
+    path = Path(workdir) / f"{name}.pth"
+    torch.save(model.state_dict(), path)
+    ours = create_tracker(name, weights=str(path), device="cpu", model_options=options, uint8_crops=True, **overrides)
+    theirs = env["build_tracker"](model)
+    got, want = [], []
+    with torch.no_grad():
+        theirs.init(frames[0], list(box))
+        ours.init(frames[0], box)
+        for frame in frames[1:]:
+            want.append(theirs.track(frame))
+            got.append(ours.track(frame))
+    result = Comparison(
+        tracker=name,
+        peer="pysot",
+        compared=PYSOT_COMPARED[name],
+        ours=[r.box for r in got],
+        theirs=[np.asarray(w["bbox"], np.float64) for w in want],
+        scores_ours=[float(r.score) for r in got],
+        scores_theirs=[float(w["best_score"]) for w in want],
+    )
+    if name == "siammask":
+        threshold = env["cfg"].TRACK.MASK_THERSHOLD
+        result.mask_ious = [mask_iou(r.mask > threshold, w["mask"] > threshold) for r, w in zip(got, want, strict=True)]
+        result.extra["mask_pixels_theirs"] = [int((w["mask"] > threshold).sum()) for w in want]
+        result.extra["max_polygon_px"] = float(
+            max(np.abs(r.polygon.reshape(-1) - np.asarray(w["polygon"])).max() for r, w in zip(got, want, strict=True))
+        )
+    return result
