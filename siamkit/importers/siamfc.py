@@ -30,5 +30,13 @@ SIAMFC_TABLE: Table = (("backbone.", "backbone."), ("head.", "head."))
 
 
 def import_checkpoint(path: str | Path, model: torch.nn.Module) -> torch.nn.Module:
-    """Load a siamfc-pytorch state dict into a ``siamfc_alexnet`` model."""
-    return load_renamed(model, read_checkpoint(path), SIAMFC_TABLE, str(path))
+    """Load a siamfc-pytorch state dict into a ``siamfc_alexnet`` model.
+
+    siamfc-pytorch's head has no parameters: a checkpoint without ``head.bias`` gets siamkit's bias = 0
+    (its ``SiamFC`` head adds nothing), which a strict load would otherwise report as missing.
+    """
+    state = dict(read_checkpoint(path))
+    bias = model.state_dict().get("head.bias")
+    if bias is not None and not any(k.endswith("head.bias") for k in state):
+        state["head.bias"] = torch.zeros_like(bias)
+    return load_renamed(model, state, SIAMFC_TABLE, str(path))

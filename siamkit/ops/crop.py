@@ -31,6 +31,19 @@ def crop_origin(centre: float, size: int) -> int:
     return int(math.floor(centre - (size + 1) / 2 + 0.5))
 
 
+def siamfc_crop_centres(centres: torch.Tensor, sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """siamfc-pytorch's crop convention, as the centres and sides that give it in :func:`crop_batch`.
+
+    siamfc-pytorch (``ops.crop_and_resize``) starts a crop of side ``s = round(size)`` at
+    ``round(c − (s − 1)/2)`` (round half to even), i.e. centred on ``c``; the convention above starts it at
+    ``floor(c − s/2)``, one pixel further left/up. The returned centre ``origin + s/2`` makes
+    :func:`crop_origin` land on siamfc-pytorch's origin exactly.
+    """
+    s = torch.clamp(torch.round(sizes.to(torch.float64)), min=1)
+    origin = torch.round(centres.to(torch.float64) - (s[:, None] - 1) / 2)
+    return origin + s[:, None] / 2, s
+
+
 def crop_numpy(
     image: np.ndarray,
     centre: tuple[float, float],

@@ -6,7 +6,10 @@ scales, keep the scale with the highest peak, normalise it and mix in a sum-1 Ha
 move the centre by the peak's displacement and damp the scale change with ``scale_lr``.
 
 Boxes follow siamfc-pytorch: centre ``x + (w − 1)/2`` in, ``(cx − (w − 1)/2, …)`` out.
-Crops use siamkit's shared crop convention (reference §1.4); ``rgb: true`` feeds RGB as the
+Crops follow siamfc-pytorch too (``crop: siamfc``): a crop of side ``s`` starts at
+``round(c − (s − 1)/2)``, centred on the target, and the padding colour is the mean rounded to
+uint8; ``crop: pysot`` keeps the shared convention ``floor(c − s/2)`` (one pixel left/up, the one
+used before). ``uint8_crops`` resizes in uint8 as siamfc-pytorch does. ``rgb: true`` feeds RGB as the
 siamfc-pytorch weights expect. ``clip_to_frame`` (a siamkit addition) keeps the centre inside
 the image so a target that leaves never drags the search away forever.
 """
@@ -20,6 +23,8 @@ import numpy as np
 import torch
 
 from siamkit.config import TRACKERS
+from siamkit.errors import ConfigError
+from siamkit.ops.crop import siamfc_crop_centres
 from siamkit.ops.postprocess import exemplar_side, siamfc_select, upsample_responses
 from siamkit.ops.windows import hann_window
 from siamkit.trackers.batched import (
@@ -54,6 +59,8 @@ class SiamFCConfig:
     rgb: bool = True
     scale_clamp: tuple[float, float] | None = None
     clip_to_frame: bool = True
+    crop: str = "siamfc"  # crop origin: "siamfc" round(c − (s − 1)/2), "pysot" floor(c − s/2)
+    uint8_crops: bool = False  # uint8 resize like siamfc-pytorch (same pixels); False: the float crop
     source: str = "huanglianghua/siamfc-pytorch siamfc/siamfc.py parse_args"
 
 
@@ -71,6 +78,15 @@ class SiamFCCore(Core):
         exps = torch.linspace(-half, half, c.scale_num, dtype=torch.float64, device=device)
         self.factors = c.scale_step**exps
 
+    def _crop(self, frames, frame_index, centres, sizes, out_size, avg) -> torch.Tensor:
+        """Crops in siamfc-pytorch's convention (or pysot's, ``crop: pysot``)."""
+        if self.config.crop == "siamfc":
+            centres, sizes = siamfc_crop_centres(centres, sizes)
+            avg = torch.round(avg)  # siamfc-pytorch pads a uint8 image with the mean colour (rounded)
+        elif self.config.crop != "pysot":
+            raise ConfigError(f"crop must be 'siamfc' or 'pysot', not {self.config.crop!r}")
+        return crop_targets(frames, frame_index, centres, sizes, out_size, avg, quantize=self.config.uint8_crops)
+
     def _prepare(self, crops: torch.Tensor) -> torch.Tensor:
         return crops[:, [2, 1, 0]] if self.config.rgb else crops
 
@@ -81,7 +97,7 @@ class SiamFCCore(Core):
         size = b[:, 2:].clone()
         z_sz = exemplar_side(size, c.context_amount)
         avg = frame_means(frames, frame_index)
-        z = crop_targets(frames, frame_index, centre, z_sz, c.exemplar_size, avg)
+        z = self._crop(frames, frame_index, centre, z_sz, c.exemplar_size, avg)
         zf = self.model.template(self._prepare(z))
         frame_sizes = [[frames[i].shape[3], frames[i].shape[2]] for i in frame_index]
         x_sz = z_sz * (c.instance_size / c.exemplar_size)
@@ -102,7 +118,7 @@ class SiamFCCore(Core):
         centre, size, x_sz = state["centre"], state["size"], state["x_sz"]
         sizes = (x_sz[:, None] * self.factors[None]).reshape(-1)  # target-major, scale-minor
         rep_index = np.repeat(np.asarray(frame_index), k)
-        x = crop_targets(
+        x = self._crop(
             frames,
             rep_index,
             centre.repeat_interleave(k, dim=0),

@@ -203,3 +203,58 @@ def compare_pysot(name: str, env: dict, workdir: Path) -> Comparison:
             max(np.abs(r.polygon.reshape(-1) - np.asarray(w["polygon"])).max() for r, w in zip(got, want, strict=True))
         )
     return result
+
+
+# --------------------------------------------------------------------------- siamfc-pytorch (SiamFC)
+
+
+@contextlib.contextmanager
+def siamfc_env():
+    """siamfc-pytorch's ``TrackerSiamFC`` and its ``ops`` module."""
+    with peer_sources("siamfc-pytorch"):
+        from siamfc import ops
+        from siamfc.siamfc import TrackerSiamFC
+
+        yield {"Tracker": TrackerSiamFC, "ops": ops}
+
+
+def compare_siamfc(env: dict, workdir: Path) -> Comparison:
+    """siamkit's ``siamfc`` vs siamfc-pytorch's ``TrackerSiamFC`` on the same AlexNetV1 weights.
+
+    The network is siamfc-pytorch's own, Xavier-initialised under a fixed seed, with its BatchNorm
+    statistics set from frame 0's exemplar and search crops. No planting is needed: SiamFC's score is
+    the correlation of the target's own template features with the search features (a matched filter),
+    so the 3 upsampled responses peak on the target. siamfc-pytorch reads RGB frames and 1-based boxes;
+    siamkit gets the BGR frames and 0-based boxes. Both crop in uint8 (``uint8_crops``).
+    """
+    frames, box, _ = load_clip()
+    rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+    one_based = np.asarray(box, np.float64) + [1, 1, 0, 0]
+    torch.manual_seed(0)
+    theirs = env["Tracker"]()
+    theirs.init(rgb[0], one_based)
+
+    def crop(side: float, out: int) -> torch.Tensor:
+        patch = env["ops"].crop_and_resize(rgb[0], theirs.center, side, out, border_value=theirs.avg_color)
+        return torch.from_numpy(patch).permute(2, 0, 1)[None].float()
+
+    z, x = crop(theirs.z_sz, 127), crop(theirs.x_sz, 255)
+    calibrate_batchnorm(theirs.net, [lambda: theirs.net.backbone(z), lambda: theirs.net.backbone(x)])
+    path = Path(workdir) / "siamfc.pth"
+    torch.save(theirs.net.state_dict(), path)
+    ours = create_tracker("siamfc", weights=str(path), device="cpu", uint8_crops=True, clip_to_frame=False)
+    got, want = [], []
+    theirs.init(rgb[0], one_based)
+    ours.init(frames[0], box)
+    for bgr, frame in zip(frames[1:], rgb[1:], strict=True):
+        want.append(np.asarray(theirs.update(frame), np.float64) - [1, 1, 0, 0])
+        got.append(ours.track(bgr))
+    return Comparison(
+        tracker="siamfc",
+        peer="siamfc-pytorch",
+        compared="boxes, 30 frames; full AlexNetV1, 3 scales, ×16 bicubic responses",
+        ours=[r.box for r in got],
+        theirs=want,
+        scores_ours=[float(r.score) for r in got],
+        scores_theirs=[],
+    )
