@@ -249,12 +249,37 @@ def zoo(_: dict | None) -> str:
     return table(["zoo name", "task", "size", "measured"], rows)
 
 
+def parity(d: dict) -> str:
+    """Parity with the reference implementations (benchmarks/parity.py), plus NanoTrack's rows if measured."""
+    rows = []
+    for r in d["rows"]:
+        commit = r.get("peer_commit") or "?"
+        repo, _, sha = commit.partition("@")
+        iou = num(r["min_mask_iou"], 4) if r.get("min_mask_iou") is not None else "–"
+        rows.append([f"`{r['tracker']}`", f"{repo} @ `{sha[:7]}`", f"{r['max_box_px']:.1e}", iou, r["compared"]])
+    nano = load("nanotrack_parity")
+    for v in (1, 2, 3):
+        orig = (nano or {}).get("summary", {}).get(f"original_v{v}") or {}
+        dist = orig.get(f"max_centre_dist_vs_siamkit_v{v}")
+        if dist is not None:
+            clips = len(nano.get("clips", {}))
+            rows.append([f"`nanotrack` v{v}", "HonglinChu/SiamTrackers (NanoTrack)", f"{dist:.1e} (centre)", "–",
+                         f"the authors' v{v} weights, {clips} clips; mean IoU "
+                         f"{num(orig.get(f'mean_iou_vs_siamkit_v{v}'), 6)} (benchmarks/nanotrack_parity.py)"])
+    note = (f"\n\nClip: {d['clip']}; weights: {d['weights']}. Tolerances: box ≤ {d['tolerance']['max_box_px']} px, "
+            f"mask IoU ≥ {d['tolerance']['min_mask_iou']}.")
+    skipped = "".join(f"\n\nNot measured: {s['peer']} ({s['reason']})." for s in d.get("skipped", []))
+    return table(["tracker", "reference @ commit", "max box difference (px)", "min mask IoU", "what is compared"],
+                 rows) + note + skipped
+
+
 RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
     "zoo": (None, zoo),
     "tracking_accuracy": ("tracking_accuracy", tracking_accuracy),
     "siamfc_heldout": ("siamfc_cpu_heldout", siamfc_heldout),
     "cpu_heldout": ("cpu_heldout", cpu_heldout),
     "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
+    "parity": ("parity", parity),
     "tracking_speed": ("tracking_speed", tracking_speed),
     "metric_learning": (None, metric_learning),
     "loss_speed": ("loss_speed", loss_speed),
