@@ -100,6 +100,28 @@ def cpu_heldout(d: dict) -> str:
             f"{recipe.get('device', '?')}. {d['note'][:1].upper() + d['note'][1:]}.")
 
 
+def test_clips(d: dict) -> str:
+    trackers = d["trackers"]
+    csrt_fps = trackers["opencv:csrt"].get("fps")
+    rows = []
+    for name, m in sorted(trackers.items(), key=lambda kv: -kv[1]["success_auc"]):
+        ratio = f"{m['fps'] / csrt_fps:.2f}×" if m.get("fps") and csrt_fps else "–"
+        rows.append([name, num(m["success_auc"]), num(m["precision_20px"]), num(m.get("fps"), 1), ratio])
+    recipe = d.get("recipe") or {}
+    verdicts = d.get("verdict", {})
+    met = [n for n, v in verdicts.items() if v["meets_goal"]]
+    goal = "Goal (AUC ≥ CSRT's and ≥ cv2.TrackerNano's, at ≥ 2× CSRT's FPS)"
+    verdict = f"{goal} met by: {', '.join(met)}." if met else f"{goal} not met by any siamkit row."
+    load = d["machine"]
+    return (table(["tracker", "success AUC", "precision @20 px", f"FPS (CPU, {load['threads']} thread(s))",
+                   "FPS / CSRT's"], rows)
+            + f"\n\nAll {len(d['clips'])} shared clips, scored once (the test set: nothing was trained, tuned or "
+            f"selected on them). {verdict} Load average {load['load_average_1m_at_start']}–"
+            f"{load['load_average_1m_at_end']} on {load['cpus']} cores, {load['threads']} thread(s) per tracker. "
+            f"Recipe: `{recipe.get('config', '?')}`, {recipe.get('steps', '?')} steps "
+            f"(cached features), {recipe.get('total_wall_time_s', 0) / 60:.0f} min of training and tuning on CPU.")
+
+
 def metric_learning(d: dict) -> str:
     """Shipped similarity models on their test splits (scored once) beside the baselines of the same run."""
     tasks = {
@@ -296,6 +318,7 @@ RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
     "tracking_accuracy": ("tracking_accuracy", tracking_accuracy),
     "siamfc_heldout": ("siamfc_cpu_heldout", siamfc_heldout),
     "cpu_heldout": ("cpu_heldout", cpu_heldout),
+    "test_clips": ("test_clips_nanotrack_lite0", test_clips),
     "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
     "parity": ("parity", parity),
     "tracking_speed": ("tracking_speed", tracking_speed),
