@@ -46,6 +46,7 @@ def comparisons():
     return [
         (peers.pysot_env, [lambda env, d, n=n: peers.compare_pysot(n, env, d) for n in peers.PYSOT_CASES]),
         (peers.siamfc_env, [peers.compare_siamfc]),
+        (peers.dasiamrpn_env, [lambda env, d, n=n: peers.compare_dasiamrpn(n, env, d) for n in peers.DASIAMRPN_CASES]),
     ]
 
 

@@ -11,6 +11,7 @@ benchmark writes it to ``benchmarks/results/parity.json``.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,4 +258,143 @@ def compare_siamfc(env: dict, workdir: Path) -> Comparison:
         theirs=want,
         scores_ours=[float(r.score) for r in got],
         scores_theirs=[],
+    )
+
+
+# --------------------------------------------------------------------------- foolwood/DaSiamRPN (SiamRPN, DaSiamRPN)
+
+
+@contextlib.contextmanager
+def dasiamrpn_env():
+    """DaSiamRPN's ``code/`` (``net``, ``run_SiamRPN``) with two Python 2 semantics restored (files not edited).
+
+    * ``generate_anchor``: ``ori = -(score_size / 2) * total_stride`` relies on Python 2's ``19 / 2 == 9``;
+      under Python 3 the anchor grid starts at −76 instead of −72 (half a cell off). The shim shifts the
+      grid back by ``(score_size / 2 − score_size // 2) · total_stride``.
+    * ``round``: Python 2 rounds halves away from zero, Python 3 to even. The crop origin
+      ``round(pos − (s + 1)/2)`` hits a half whenever the centre is a half pixel and the side odd (the
+      first search crop of an integer box, typically), and Python 3 then crops one pixel up/left. The
+      modules ``utils`` and ``run_SiamRPN`` get Python 2's ``round`` as a module global.
+    """
+    with peer_sources("DaSiamRPN", "code"):
+        import net
+        import run_SiamRPN
+        import utils
+
+        def round_py2(x, ndigits=None):
+            assert ndigits is None
+            return float(math.copysign(math.floor(abs(x) + 0.5), x))
+
+        run_SiamRPN.round = utils.round = round_py2
+        original = run_SiamRPN.generate_anchor
+
+        def generate_anchor_py2(total_stride, scales, ratios, score_size):
+            anchor = original(total_stride, scales, ratios, score_size)
+            anchor[:, :2] += (score_size / 2 - score_size // 2) * total_stride
+            return anchor
+
+        run_SiamRPN.generate_anchor = generate_anchor_py2
+        try:
+            yield {"net": net, "run": run_SiamRPN, "generate_anchor_py3": original}
+        finally:
+            run_SiamRPN.generate_anchor = original
+
+
+DASIAMRPN_CASES = ("siamrpn", "dasiamrpn")
+
+
+@torch.no_grad()
+def plant_upchannel(net, x: torch.Tensor, init, anchors: int = A, peak: float = 6.0, floor: float = -4.0) -> None:
+    """Make an up-channel RPN's score peak on the target: the foreground kernels become the target's own
+    search-adapted template features (a matched filter), the background kernels zero.
+
+    The foreground kernel of every anchor is ``g · conv_cls2(z_f)`` (``conv_cls1``'s weights := ``g ·
+    conv_cls2``'s), so the fg logit is ``g ·`` the correlation of the template's and the search's adapted
+    features, maximal where the target is. One adapted channel ``c0`` is made constant (weights 0, bias 1)
+    and its kernel entries ``β / k²``, which adds ``β``; ``g`` and ``β`` put frame 0's maximum at ``peak``
+    and its median at ``floor``. The regression output is scaled so its deltas have a standard deviation
+    of 0.1 (boxes stay near their anchors).
+    """
+    hidden = net.conv_cls2.out_channels
+    w1, b1, w2, b2 = net.conv_cls1.weight, net.conv_cls1.bias, net.conv_cls2.weight, net.conv_cls2.bias
+    w2[0].zero_()
+    b2[0] = 1.0  # c0 = 0: a constant channel
+    w1.zero_()
+    b1.zero_()
+
+    def set_fg(gain: float, beta: float, k2: int) -> None:
+        for j in range(anchors, 2 * anchors):
+            w1[j * hidden : (j + 1) * hidden] = gain * w2
+            b1[j * hidden : (j + 1) * hidden] = gain * b2
+            w1[j * hidden].zero_()
+            b1[j * hidden] = beta / k2
+
+    set_fg(1.0, 0.0, 1)
+    init()
+    k2 = net.cls1_kernel.shape[-1] ** 2
+    delta, score = net(x)
+    m = score[0, anchors].to(torch.float64)
+    gain = (peak - floor) / float(m.max() - m.median())
+    set_fg(gain, peak - gain * float(m.max()), k2)
+    shrink(net.regress_adjust, 0.1 / float(delta.std()))
+    init()
+
+
+def compare_dasiamrpn(name: str, env: dict, workdir: Path) -> Comparison:
+    """siamkit's ``siamrpn`` / ``dasiamrpn`` vs DaSiamRPN's ``SiamRPN_init`` / ``SiamRPN_track`` on the same weights.
+
+    ``siamrpn``: the released ``SiamRPNvot`` network and settings (full width), on Crossing. ``dasiamrpn``:
+    ``SiamRPNBIG``'s settings (adaptive search) on a ``SiamRPNvot``-width network (BIG's is 4× wider), on
+    Biker, whose target covers < 0.4 % of the frame, so both search at 287. DaSiamRPN gets siamkit's
+    centre ``x + (w − 1)/2`` and its state is reported as ``pos − sz/2`` (its ``cxy_wh_2_rect``), siamkit's
+    convention too. Distractor-aware re-scoring is not compared: there is no public reference for it.
+    """
+    net_mod, run = env["net"], env["run"]
+    clip = "Crossing" if name == "siamrpn" else "Biker"
+    frames, box, _ = load_clip(clip)
+    torch.manual_seed(0)
+    net = net_mod.SiamRPNvot()
+    options = {}
+    if name == "dasiamrpn":
+        with torch.device("meta"):  # read BIG's settings without allocating its 600 MB of weights
+            net.cfg = dict(net_mod.SiamRPNBIG().cfg)
+        options = {"model_options": {"width_mult": 1.0, "hidden": net.conv_cls2.out_channels}}
+    pos = np.array([box[0] + (box[2] - 1) / 2, box[1] + (box[3] - 1) / 2])
+    size = np.array(box[2:], np.float64)
+
+    def init():
+        return run.SiamRPN_init(frames[0], pos.copy(), size.copy(), net)
+
+    calibrate_batchnorm(net, [lambda: run.SiamRPN_track(init(), frames[0])])
+    seen = []
+    handle = net.register_forward_hook(lambda m, i, o: seen.append(i[0].detach()))
+    with torch.no_grad():
+        state = run.SiamRPN_track(init(), frames[0])
+    handle.remove()
+    plant_upchannel(net, seen[-1], init)
+    path = Path(workdir) / f"{name}.pth"
+    torch.save(net.state_dict(), path)
+    ours = create_tracker(name, weights=str(path), device="cpu", uint8_crops=True, **options)
+    with torch.no_grad():
+        state = init()
+        ours.init(frames[0], box)
+        got, want, scores = [], [], []
+        for frame in frames[1:]:
+            state = run.SiamRPN_track(state, frame)
+            want.append(np.concatenate([state["target_pos"] - state["target_sz"] / 2, state["target_sz"]]))
+            scores.append(float(state["score"]))
+            got.append(ours.track(frame))
+    what = {
+        "siamrpn": "boxes and scores, 30 frames; the released SiamRPNvot network (AlexNet, up-channel RPN)",
+        "dasiamrpn": "boxes and scores, 30 frames of Biker (adaptive search 287); SiamRPNBIG settings, vot width",
+    }
+    return Comparison(
+        tracker=name,
+        peer="DaSiamRPN",
+        compared=what[name],
+        ours=[r.box for r in got],
+        theirs=want,
+        scores_ours=[float(r.score) for r in got],
+        scores_theirs=scores,
+        extra={"instance_size": int(state["p"].instance_size)},
     )
