@@ -45,6 +45,7 @@ def comparisons():
     """(environment, [compare function]) per reference project, in the README's order."""
     return [
         (peers.pysot_env, [lambda env, d, n=n: peers.compare_pysot(n, env, d) for n in peers.PYSOT_CASES]),
+        (peers.siamban_env, [peers.compare_siamban]),
         (peers.siamfc_env, [peers.compare_siamfc]),
         (peers.dasiamrpn_env, [lambda env, d, n=n: peers.compare_dasiamrpn(n, env, d) for n in peers.DASIAMRPN_CASES]),
     ]

@@ -398,3 +398,107 @@ def compare_dasiamrpn(name: str, env: dict, workdir: Path) -> Comparison:
         scores_theirs=scores,
         extra={"instance_size": int(state["p"].instance_size)},
     )
+
+
+# --------------------------------------------------------------------------- hqucv/siamban (SiamBAN)
+
+SIAMBAN_INSTANCE = 191  # search size (published 255): a 17×17 map, to keep the ResNet-50 comparison fast
+LOC_SCALE = [1.0, 0.8, 1.25]  # the learned exp() scales of the three box branches, distinct per level
+
+
+@contextlib.contextmanager
+def siamban_env():
+    """siamban's config, model builder and tracker builder (the config restored on exit)."""
+    with peer_sources("siamban") as folder:
+        from siamban.core.config import cfg
+        from siamban.models.backbone.resnet_atrous import Bottleneck, ResNet
+        from siamban.models.model_builder import ModelBuilder
+        from siamban.tracker.tracker_builder import build_tracker
+
+        pristine = cfg.clone()
+
+        def model(experiment: str, changes: dict, blocks):
+            cfg.defrost()
+            cfg.clear()
+            cfg.update(pristine.clone())
+            cfg.merge_from_file(str(folder / "experiments" / experiment / "config.yaml"))
+            for key, value in changes.items():
+                node = cfg
+                *path, leaf = key.split(".")
+                for part in path:
+                    node = node[part]
+                node[leaf] = value
+            cfg.CUDA = False
+            torch.manual_seed(0)
+            m = ModelBuilder()
+            m.backbone = ResNet(Bottleneck, blocks, cfg.BACKBONE.KWARGS.used_layers)
+            return m.eval()
+
+        try:
+            yield {"cfg": cfg, "model": model, "build_tracker": build_tracker}
+        finally:
+            cfg.clear()
+            cfg.update(pristine)
+
+
+def compare_siamban(env: dict, workdir: Path) -> Comparison:
+    """siamkit's ``siamban`` vs siamban's ``SiamBANTracker`` (``siamban_r50_l234``) on the same weights.
+
+    Narrowed like the pysot ResNet-50 case (1 block per stage, neck width 64, search 191). BatchNorm is
+    calibrated on frame 0, each level's score read-out is planted (``plant_readout``, foreground channel
+    1), the fusion weights and ``loc_scale`` are made distinct per level, and each box branch's last conv
+    is scaled by 0.05 with its biases set so that ``exp(loc_scale · l)`` ≈ half the target's width/height
+    in search-crop pixels (boxes near the target's size, varying a little from cell to cell).
+    """
+    frames, box, _ = load_clip()
+    changes = {
+        "ADJUST.KWARGS.out_channels": [NARROW] * 3,
+        "BAN.KWARGS.in_channels": [NARROW] * 3,
+        "TRACK.INSTANCE_SIZE": SIAMBAN_INSTANCE,
+    }
+    model = env["model"]("siamban_r50_l234", changes, R50_BLOCKS)
+    tracker = env["build_tracker"](model)
+    calibrate_batchnorm(model, [lambda: tracker.init(frames[0], list(box)), lambda: tracker.track(frames[0])])
+    w, h = box[2:]
+    s_z = np.sqrt((w + (w + h) / 2) * (h + (w + h) / 2))
+    half = np.log(np.array([w, h, w, h]) * (127 / s_z) / 2)  # l, t, r, b in crop pixels
+    with torch.no_grad():
+        model.head.cls_weight.copy_(torch.tensor(FUSION))
+        model.head.loc_weight.copy_(torch.tensor(FUSION[::-1]))
+        model.head.loc_scale.copy_(torch.tensor(LOC_SCALE))
+        for i, scale in zip((2, 3, 4), LOC_SCALE, strict=True):
+            branch = getattr(model.head, f"box{i}")
+            last = branch.loc.head[-1]
+            shrink(last, 0.05)
+            last.bias.copy_(torch.from_numpy(half / scale).to(last.bias))
+            plant_readout(head_input(branch.cls.head, lambda: tracker.track(frames[0])), branch.cls.head[-1], [1])
+    path = Path(workdir) / "siamban.pth"
+    torch.save(model.state_dict(), path)
+    ours = create_tracker(
+        "siamban",
+        weights=str(path),
+        device="cpu",
+        model_options={"neck_channels": [NARROW] * 3, "blocks": R50_BLOCKS},
+        instance_size=SIAMBAN_INSTANCE,
+        uint8_crops=True,
+    )
+    theirs = env["build_tracker"](model)
+    got, want = [], []
+    with torch.no_grad():
+        theirs.init(frames[0], list(box))
+        ours.init(frames[0], box)
+        for frame in frames[1:]:
+            want.append(theirs.track(frame))
+            got.append(ours.track(frame))
+    return Comparison(
+        tracker="siamban",
+        peer="siamban",
+        compared=(
+            f"boxes and scores, 30 frames; ResNet-50 with 1 block per stage, neck width 64, search {SIAMBAN_INSTANCE}, "
+            "distinct fusion weights and loc scales"
+        ),
+        ours=[r.box for r in got],
+        theirs=[np.asarray(w_["bbox"], np.float64) for w_ in want],
+        scores_ours=[float(r.score) for r in got],
+        scores_theirs=[float(w_["best_score"]) for w_ in want],
+    )
