@@ -85,6 +85,7 @@ def main() -> int:
         "clip": f"{peer_setup.CLIP}, first frame initialises, {peer_setup.FRAMES - 1} tracked",
         "weights": "the peer's model with fixed random weights made peaked (tests/parity/peer_setup.py), imported",
         "tolerance": {"max_box_px": 0.5, "min_mask_iou": 0.99},
+        "peer_commits": commits,
         "rows": rows,
         "skipped": skipped,
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "threads": 1},

@@ -303,7 +303,8 @@ def parity(d: dict) -> str:
         dist = orig.get(f"max_centre_dist_vs_siamkit_v{v}")
         if dist is not None:
             clips = len(nano.get("clips", {}))
-            rows.append([f"`nanotrack` v{v}", "HonglinChu/SiamTrackers (NanoTrack)", f"{dist:.1e} (centre)", "–",
+            repo, _, sha = d.get("peer_commits", {}).get("NanoTrack", "HonglinChu/SiamTrackers@").partition("@")
+            rows.append([f"`nanotrack` v{v}", f"{repo} @ `{sha[:7]}` (NanoTrack)", f"{dist:.1e} (centre)", "–",
                          f"the authors' v{v} weights, {clips} clips; mean IoU "
                          f"{num(orig.get(f'mean_iou_vs_siamkit_v{v}'), 6)} (benchmarks/nanotrack_parity.py)"])
     note = (f"\n\nClip: {d['clip']}; weights: {d['weights']}. Tolerances: box ≤ {d['tolerance']['max_box_px']} px, "
