@@ -8,14 +8,16 @@ move the centre by the peak's displacement and damp the scale change with ``scal
 Boxes follow siamfc-pytorch: centre ``x + (w − 1)/2`` in, ``(cx − (w − 1)/2, …)`` out.
 Crops follow siamfc-pytorch too (``crop: siamfc``): a crop of side ``s`` starts at
 ``round(c − (s − 1)/2)``, centred on the target, and the padding colour is the mean rounded to
-uint8; ``crop: pysot`` keeps the shared convention ``floor(c − s/2)`` (one pixel left/up, the one
-used before). ``uint8_crops`` resizes in uint8 as siamfc-pytorch does. ``rgb: true`` feeds RGB as the
+uint8; ``crop: pysot`` keeps the shared convention ``floor(c − s/2)`` (one pixel left/up), which
+the shipped ``siamfc_alexnet`` weights were trained with and keep using unless ``crop`` is given.
+``uint8_crops`` resizes in uint8 as siamfc-pytorch does. ``rgb: true`` feeds RGB as the
 siamfc-pytorch weights expect. ``clip_to_frame`` (a siamkit addition) keeps the centre inside
 the image so a target that leaves never drags the search away forever.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ from siamkit.trackers.batched import (
     resolve_config,
     resolve_device,
     result_from_row,
+    shipped_weights,
 )
 
 
@@ -165,6 +168,10 @@ def siamfc_importer(path, model):
 def build_siamfc(weights=None, device=None, config=None, preset=None, **overrides) -> SiameseTracker:
     """SiamFC (AlexNet, 3 scales) with siamfc-pytorch's settings."""
     cfg = resolve_config(SiamFCConfig, "siamfc", config, preset, overrides)
+    shipped = weights is None and not cfg.model_options and shipped_weights("siamfc", cfg.model) is not None
+    if shipped and "crop" not in overrides:
+        # The shipped siamfc_alexnet was trained and tuned on crops at floor(c − s/2): keep them.
+        cfg = dataclasses.replace(cfg, crop="pysot")
     dev = resolve_device(device)
     model = build_model(cfg.model, dict(cfg.model_options), weights, dev, siamfc_importer, tracker="siamfc")
     return SiameseTracker(SiamFCCore(model, cfg, dev), name="siamfc")
