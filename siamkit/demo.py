@@ -82,6 +82,10 @@ def run_demo(
     from siamkit.video import ArraySource
 
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        from siamkit.errors import ConfigError
+
+        raise ConfigError(f"--out {out} is a file; the demo writes a folder.", hint="Name a folder.")
     out.mkdir(parents=True, exist_ok=True)
     truth = None
     if video is None:

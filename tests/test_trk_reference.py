@@ -252,6 +252,6 @@ def test_long_term_mode_matches_pysot_lt_loop():
 
 def test_siamfc_matches_siamfc_pytorch_loop():
     frames, box = load_clip()
-    tracker = standin_tracker("siamfc")
+    tracker = standin_tracker("siamfc", crop="pysot")  # this stand-in reference crops at pysot's origin
     ref = RefSiamFC(tracker.model, tracker.config)
     assert run_pair(tracker, ref, frames, box) < 1e-3

@@ -40,8 +40,15 @@ FRAME = np.full((48, 64, 3), 60, np.uint8)
 FRAME[10:30, 20:40] = 220
 
 
+corners = st.one_of(st.floats(-80, 80), numbers)
+boxes = st.one_of(
+    st.tuples(corners, corners, numbers, numbers).map(list),  # plausible corner, any size: the crop grows with it
+    st.lists(numbers, min_size=0, max_size=6),
+)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(box=st.lists(numbers, min_size=0, max_size=6))
+@given(box=boxes)
 def test_any_box_is_tracked_or_refused_within_the_bound(tracker, box):
     tracemalloc.start()
     try:
@@ -92,9 +99,13 @@ def _run(args, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+box_texts = st.one_of(texts, st.tuples(corners, corners, numbers, numbers).map(lambda b: ",".join(map(str, b))))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(box=texts, extra=st.lists(st.sampled_from(
-    ["--max-frames", "--tracker", "--box", "--out", "--save", "--preset", "--device", "--backend", "--precision"]
+@given(box=box_texts, extra=st.lists(st.sampled_from(
+    ["--max-frames", "--tracker", "--box", "--out", "--save", "--preset", "--device", "--backend", "--precision",
+     "0", "-1", "opencv:kcf"]
 ) | texts, max_size=4))
 def test_track_arguments_never_raise_a_traceback(folder, capsys, box, extra):
     args = ["track", str(folder / "frames"), "--box", box, *extra]
