@@ -17,6 +17,7 @@ import numpy as np
 
 from siamkit.errors import BoxError
 from siamkit.geometry import check_box
+from siamkit.safety import check_outputs
 from siamkit.trackers import create_tracker
 from siamkit.utils.progress import progress
 from siamkit.video import ArraySource, FrameSource, VideoSink, draw_tracks, write_boxes
@@ -62,6 +63,8 @@ def track_source(
     called after every frame (for progress reporting). The boxes file is rewritten (atomically)
     at least every ``save_every_s`` seconds while tracking, so a crash keeps the boxes so far.
     """
+    # Choke point for every caller (CLI track, demo, web jobs, Python): no output over the input.
+    check_outputs({"video": out_video, "boxes": save}, [source] if isinstance(source, (str, Path)) else [])
     frames = source if isinstance(source, (FrameSource, ArraySource)) else FrameSource(source)
     info = frames.info
     if not boxes:

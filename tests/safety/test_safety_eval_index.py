@@ -14,8 +14,6 @@ import cv2
 import numpy as np
 import pytest
 
-from siamkit.cli import main
-
 
 def otb(root, name="Tiny", frames=4, boxes=None):
     seq = root / name / "img"
@@ -29,57 +27,47 @@ def otb(root, name="Tiny", frames=4, boxes=None):
     return root
 
 
-def cli(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_a_failed_first_eval_does_not_lock_the_folder(tmp_path, capsys):
+def test_a_failed_first_eval_does_not_lock_the_folder(tmp_path, cli):
     data = otb(tmp_path / "data")
     out = str(tmp_path / "run")
-    code, _, err = cli(capsys, "eval", "--tracker", "no-such-tracker", "--dataset", f"otb:{data}", "--out", out)
+    code, _, err = cli("eval", "--tracker", "no-such-tracker", "--dataset", f"otb:{data}", "--out", out)
     assert code == 2
-    code, stdout, err = cli(capsys, "eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out", out)
+    code, stdout, err = cli("eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out", out)
     assert code == 0, err
     assert json.loads((tmp_path / "run" / "run.json").read_text())["tracker"] == "opencv:kcf"
 
 
-def test_a_finished_run_still_guards_its_folder(tmp_path, capsys):
+def test_a_finished_run_still_guards_its_folder(tmp_path, cli):
     data = otb(tmp_path / "data")
     out = str(tmp_path / "run")
-    assert cli(capsys, "eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out", out)[0] == 0
-    code, _, err = cli(capsys, "eval", "--tracker", "opencv:mil", "--dataset", f"otb:{data}", "--out", out)
+    assert cli("eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out", out)[0] == 0
+    code, _, err = cli("eval", "--tracker", "opencv:mil", "--dataset", f"otb:{data}", "--out", out)
     assert code == 2 and "different run" in err
 
 
-def test_corrupt_run_json_is_one_line(tmp_path, capsys):
+def test_corrupt_run_json_is_one_line(tmp_path, cli):
     data = otb(tmp_path / "data")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text('{"tracker": "opencv:kcf", ')
-    code, _, err = cli(capsys, "eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out",
+    code, _, err = cli("eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out",
                        str(tmp_path / "run"))
     assert code == 2 and "run.json is corrupt" in err and err.count("\n") == 1
-    code, _, err = cli(capsys, "report", str(tmp_path / "run"))
+    code, _, err = cli("report", str(tmp_path / "run"))
     assert code == 2 and "corrupt" in err and "Traceback" not in err
 
 
-def test_ground_truth_shorter_than_the_video_is_refused(tmp_path, capsys):
+def test_ground_truth_shorter_than_the_video_is_refused(tmp_path, cli):
     data = otb(tmp_path / "data", frames=5, boxes=3)
-    code, _, err = cli(capsys, "eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out",
+    code, _, err = cli("eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out",
                        str(tmp_path / "run"))
     assert code == 2 and "ground truth has 2 box(es) fewer" in err
     assert not (tmp_path / "run").exists()
 
 
-def test_unwritable_eval_folder_fails_before_tracking(tmp_path, capsys):
+def test_unwritable_eval_folder_fails_before_tracking(tmp_path, cli):
     data = otb(tmp_path / "data")
     (tmp_path / "file").write_text("x")
-    code, _, err = cli(capsys, "eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out",
+    code, _, err = cli("eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{data}", "--out",
                        str(tmp_path / "file" / "run"))
     assert code == 2 and "is not a folder" in err
 
@@ -92,19 +80,19 @@ def _gallery(tmp_path):
 
 
 @pytest.mark.parametrize("victim", ["index.faiss", "vectors.npy", "gallery.json"])
-def test_corrupt_gallery_files_are_one_line(tmp_path, capsys, victim):
+def test_corrupt_gallery_files_are_one_line(tmp_path, cli, victim):
     folder = _gallery(tmp_path)
     (folder / victim).write_bytes(b"\x00garbage" * 3)
     image = tmp_path / "q.png"
     cv2.imwrite(str(image), np.zeros((8, 8), np.uint8))
-    code, _, err = cli(capsys, "search", str(folder), str(image))
+    code, _, err = cli("search", str(folder), str(image))
     assert code == 2 and "corrupt" in err and err.count("\n") == 1
 
 
-def test_index_build_batch_size_zero_is_one_line(tmp_path, capsys):
+def test_index_build_batch_size_zero_is_one_line(tmp_path, cli):
     (tmp_path / "imgs").mkdir()
     cv2.imwrite(str(tmp_path / "imgs" / "a.png"), np.zeros((8, 8), np.uint8))
-    code, _, err = cli(capsys, "index", "build", str(tmp_path / "imgs"), "--model", "orl_faces", "--out",
+    code, _, err = cli("index", "build", str(tmp_path / "imgs"), "--model", "orl_faces", "--out",
                        str(tmp_path / "g"), "--batch-size", "0")
     assert code == 2 and "batch-size" in err and "Traceback" not in err
     from siamkit.errors import ConfigError

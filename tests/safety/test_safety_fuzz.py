@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siamkit.cli import main
 from siamkit.errors import SiamkitError
 
 ALLOCATION_BOUND = 64 << 20  # bytes, for one init + track on a 64×48 frame
@@ -90,15 +89,6 @@ def folder(tmp_path_factory):
     return root
 
 
-def _run(args, capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return code, capsys.readouterr().err
-
-
 box_texts = st.one_of(texts, st.tuples(corners, corners, numbers, numbers).map(lambda b: ",".join(map(str, b))))
 
 
@@ -107,9 +97,9 @@ box_texts = st.one_of(texts, st.tuples(corners, corners, numbers, numbers).map(l
     ["--max-frames", "--tracker", "--box", "--out", "--save", "--preset", "--device", "--backend", "--precision",
      "0", "-1", "opencv:kcf"]
 ) | texts, max_size=4))
-def test_track_arguments_never_raise_a_traceback(folder, capsys, box, extra):
+def test_track_arguments_never_raise_a_traceback(folder, cli, box, extra):
     args = ["track", str(folder / "frames"), "--box", box, *extra]
-    code, err = _run(args, capsys)
+    code, _, err = cli(*args)
     assert code in (0, 2), (args, code, err)
     assert "Traceback" not in err
 
@@ -122,9 +112,9 @@ command_args = st.lists(st.one_of(texts, st.sampled_from(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=st.sampled_from(["eval", "verify", "search", "index", "train", "report", "export", "demo", "nope"]),
        args=command_args)
-def test_other_commands_never_raise_a_traceback(folder, capsys, command, args):
+def test_other_commands_never_raise_a_traceback(folder, cli, command, args):
     if command == "demo" and "--check" not in args:
         args = [*args, "--out", str(folder / "frames" / "0.png")]  # a file: fails before any work
-    code, err = _run([command, *args], capsys)
+    code, _, err = cli(command, *args)
     assert code in (0, 2), ([command, *args], code, err)
     assert "Traceback" not in err

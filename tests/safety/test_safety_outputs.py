@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from siamkit.cli import main
 from siamkit.errors import VideoError
 from siamkit.video import VideoSink, count_frames, read_boxes
 
@@ -29,48 +28,37 @@ def write_video(path, n=4, size=(64, 48)):
     return path
 
 
-def cli(capsys, *args):
-    """Run the CLI in-process: (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_track_refuses_to_overwrite_its_input_video(tmp_path, capsys):
+def test_track_refuses_to_overwrite_its_input_video(tmp_path, cli):
     clip = write_video(tmp_path / "clip.mp4")
     before = clip.read_bytes()
-    code, _, err = cli(capsys, "track", str(clip), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
+    code, _, err = cli("track", str(clip), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
                        "--out", str(clip))
     assert code == 2 and "would overwrite the input" in err and "Traceback" not in err
     assert clip.read_bytes() == before
 
 
-def test_track_refuses_an_output_that_is_a_link_to_the_input(tmp_path, capsys):
+def test_track_refuses_an_output_that_is_a_link_to_the_input(tmp_path, cli):
     clip = write_video(tmp_path / "clip.mp4")
     (tmp_path / "link.json").symlink_to(clip)
-    code, _, err = cli(capsys, "track", str(clip), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
+    code, _, err = cli("track", str(clip), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
                        "--save", str(tmp_path / "link.json"))
     assert code == 2 and "would overwrite the input" in err
     assert count_frames(clip) == 4
 
 
-def test_unwritable_output_folder_fails_before_any_tracking(tmp_path, capsys):
+def test_unwritable_output_folder_fails_before_any_tracking(tmp_path, cli):
     frames = frames_folder(tmp_path / "frames")
     (tmp_path / "a_file").write_text("not a folder")
-    code, out, err = cli(capsys, "track", str(frames), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
+    code, out, err = cli("track", str(frames), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
                          "--out", str(tmp_path / "a_file" / "sub" / "out.mp4"))
     assert code == 2 and err.count("\n") == 1 and "Cannot create" in err
     assert "tracked" not in out  # the work was not done first and lost afterwards
 
 
 @pytest.mark.parametrize("args", [["--max-frames", "0"], ["--max-frames", "-3"]])
-def test_track_rejects_a_zero_frame_limit_in_one_line(tmp_path, capsys, args):
+def test_track_rejects_a_zero_frame_limit_in_one_line(tmp_path, cli, args):
     frames = frames_folder(tmp_path / "frames")
-    code, _, err = cli(capsys, "track", str(frames), "--box", "20,10,15,20", "--tracker", "opencv:kcf", *args)
+    code, _, err = cli("track", str(frames), "--box", "20,10,15,20", "--tracker", "opencv:kcf", *args)
     assert code == 2 and "Traceback" not in err and "max-frames" in err
 
 
@@ -91,14 +79,14 @@ def test_a_written_video_holds_every_frame(tmp_path):
     assert count_frames(path) == 5
 
 
-def test_truncated_jpeg_frame_is_an_error_not_grey_pixels(tmp_path, capsys):
+def test_truncated_jpeg_frame_is_an_error_not_grey_pixels(tmp_path, cli):
     frames = tmp_path / "frames"
     frames.mkdir()
     for i in range(3):
         cv2.imwrite(str(frames / f"{i:04d}.jpg"), np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8))
     cut = frames / "0001.jpg"
     cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) // 2])
-    code, _, err = cli(capsys, "track", str(frames), "--box", "20,10,15,20", "--tracker", "opencv:kcf")
+    code, _, err = cli("track", str(frames), "--box", "20,10,15,20", "--tracker", "opencv:kcf")
     assert code == 2 and "truncated" in err and "0001.jpg" in err
 
 
@@ -119,9 +107,30 @@ def test_boxes_are_on_disk_while_tracking(tmp_path):
     assert len(json.loads(save.read_text())["frames"]) == 6
 
 
-def test_track_output_beside_input_works(tmp_path, capsys):
+def test_track_output_beside_input_works(tmp_path, cli):
     clip = write_video(tmp_path / "clip.mp4", n=4)
-    code, out, err = cli(capsys, "track", str(clip), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
+    code, out, err = cli("track", str(clip), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
                          "--out", str(tmp_path / "tracked.mp4"), "--save", str(tmp_path / "boxes.csv"))
     assert code == 0, err
     assert count_frames(tmp_path / "tracked.mp4") == 4 and read_boxes(tmp_path / "boxes.csv").shape == (4, 1, 4)
+
+
+def test_demo_refuses_to_overwrite_its_input_video(tmp_path, cli):
+    """The demo writes OUT/out.mp4: a user video at that very path must survive."""
+    clip = write_video(tmp_path / "out.mp4")
+    before = clip.read_bytes()
+    code, _, err = cli("demo", "--video", str(clip), "--box", "20,10,15,20", "--tracker", "opencv:kcf",
+                       "--out", str(tmp_path))
+    assert code == 2 and "would overwrite the input" in err and "Traceback" not in err
+    assert clip.read_bytes() == before
+
+
+def test_python_tracking_refuses_to_overwrite_its_input(tmp_path):
+    from siamkit.errors import ConfigError
+    from siamkit.trackers.session import track_source
+
+    clip = write_video(tmp_path / "clip.mp4")
+    before = clip.read_bytes()
+    with pytest.raises(ConfigError, match="would overwrite the input"):
+        track_source(str(clip), [[20, 10, 15, 20]], tracker="opencv:kcf", out_video=clip, show_progress=False)
+    assert clip.read_bytes() == before

@@ -168,11 +168,6 @@ def test_weights_holding_nan_are_refused(tmp_path):
         zoo.load_weights(torch.nn.Linear(2, 2), path)
 
 
-def test_verify_refuses_a_nan_threshold(capsys):
-    try:
-        main(["verify", "a.png", "b.png", "--threshold", "nan"])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
+def test_verify_refuses_a_nan_threshold(cli):
+    code, _, err = cli("verify", "a.png", "b.png", "--threshold", "nan")
     assert code == 2 and "threshold" in err and "Traceback" not in err

@@ -1,0 +1,28 @@
+"""Shared by the safety tests: run the ``siamkit`` command line in-process, as a user would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from siamkit.cli import main
+
+CliResult = tuple[int, str, str]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """``siamkit ARGS`` in this process: (exit code, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``cli("track", path, "--box", …)`` → (exit code, stdout, stderr)."""
+    return lambda *args: run_cli(capsys, *args)
