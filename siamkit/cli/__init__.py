@@ -1,8 +1,9 @@
 """The ``siamkit`` command line: one entry point, one module per sub-command.
 
 Sub-command modules under ``siamkit/cli/`` only parse arguments and call library code.
-Errors from :mod:`siamkit.errors` are printed as one line (no traceback unless ``--debug``)
-and the process exits with status 2.
+Errors from :mod:`siamkit.errors`, and file-system errors (``OSError``: disk full, a file where a
+folder is expected), are printed as one line (no traceback unless ``--debug``) and the process
+exits with status 2.
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         typer.echo(f"siamkit: error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        # The file system said no (disk full, not a folder, permission): one line, not a traceback.
+        if debug:
+            raise
+        where = exc.filename2 or exc.filename  # a rename names its target second
+        typer.echo(f"siamkit: error: {exc.strerror or exc}{f': {where}' if where else ''}.", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("siamkit: interrupted", err=True)

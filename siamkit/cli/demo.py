@@ -29,7 +29,9 @@ def demo(
         raise typer.Exit(0 if all(c.ok for c in checks) else 1)
 
     from siamkit.demo import run_demo
+    from siamkit.safety import check_output_dir
 
+    check_output_dir(out, "demo")  # before the work: an unwritable folder fails now
     summary = run_demo(out, video=video, boxes=parse_boxes(box) if box else None, tracker=tracker, device=device)
     typer.echo(f"tracker  {summary['tracker']} ({summary['why_this_tracker']})")
     typer.echo(f"clip     {summary['clip']}, {summary['frames']} frames")

@@ -124,6 +124,9 @@ def _eval_model(model: str, tracker: str | None, dataset: str, out: str | None, 
         raise ConfigError("Pass either --tracker (tracking benchmarks) or --model (similarity models), not both.")
     kind, _ = parse_dataset(dataset)
     folder = Path(out) if out else Path("runs") / "eval" / f"{Path(model).stem.replace(':', '_')}_{kind}"
+    from siamkit.safety import check_output_dir
+
+    check_output_dir(folder, "results")  # before the embedding: an unwritable folder fails now
     metrics = evaluate(model, dataset, folder, parse_options(option), device)
     typer.echo(f"metrics.json and {Path(metrics['plot']).name} in {folder}")
     typer.echo(metrics["headline"])

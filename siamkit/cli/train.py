@@ -23,8 +23,11 @@ def train(
                                       "(off by default: a run writes into its run folder only)."),
 ) -> None:
     """Train a model from a YAML config; writes checkpoints, logs and a results JSON."""
+    from siamkit.safety import check_output_dir
     from siamkit.train.tasks import run_experiment
 
+    if out is not None:
+        check_output_dir(out, "run")  # before the training: an unwritable folder fails now
     command = "siamkit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "siamkit train"
     results = run_experiment(config, out_dir=out, resume=resume, command=command, steps=steps, device=device,
                              publish=publish)

@@ -134,3 +134,25 @@ def test_python_tracking_refuses_to_overwrite_its_input(tmp_path):
     with pytest.raises(ConfigError, match="would overwrite the input"):
         track_source(str(clip), [[20, 10, 15, 20]], tracker="opencv:kcf", out_video=clip, show_progress=False)
     assert clip.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [
+    ["eval", "--model", "omniglot", "--dataset", "pairs:{data}"],
+    ["demo", "--tracker", "opencv:kcf"],
+    ["train", "--config", "{data}/missing.yaml"],
+])
+def test_unwritable_output_folder_fails_before_the_work_for_every_command(tmp_path, cli, command):
+    (tmp_path / "a_file").write_text("not a folder")
+    args = [a.format(data=tmp_path) for a in command]
+    code, out, err = cli(*args, "--out", str(tmp_path / "a_file" / "run"))
+    assert code == 2 and err.count("\n") == 1 and "is not a folder" in err, err
+    assert out == ""  # nothing was run first
+
+
+def test_a_file_system_error_during_the_work_is_one_line(tmp_path, cli):
+    """An output name taken by a folder is only found when writing: still one line, exit 2."""
+    frames = frames_folder(tmp_path / "frames")
+    (tmp_path / "g" / "gallery.json").mkdir(parents=True)
+    code, _, err = cli("index", "build", str(frames), "--model", "omniglot", "--out", str(tmp_path / "g"))
+    assert code == 2 and err.count("\n") == 1 and "Is a directory" in err and "gallery.json" in err, err
+    assert not [p for p in (tmp_path / "g").iterdir() if p.name.startswith(".gallery.json")]  # no temp file left
