@@ -186,7 +186,7 @@ class VideoSink:
         if self.frames == 0:
             self._tmp.unlink(missing_ok=True)
             return
-        written = count_frames(self._tmp, expected=self.frames)
+        written = count_frames(self._tmp)  # counted, not read from the header
         if written != self.frames:
             self._tmp.unlink(missing_ok=True)
             raise VideoError(
@@ -212,15 +212,16 @@ class VideoSink:
             self.abort()
 
 
-def count_frames(path: str | Path, expected: int | None = None) -> int:
-    """Frames a video file holds (the container's count when it equals ``expected``, else counted)."""
+def count_frames(path: str | Path) -> int:
+    """Frames a video file really holds, counted one by one.
+
+    Never the container's own count: a file cut short by a full disk can keep a complete header
+    (an AVI's frame count is written at its start) while most frames are missing.
+    """
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
             return 0
-        reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if expected is not None and reported == expected:
-            return reported
         count = 0
         while capture.grab():
             count += 1

@@ -124,12 +124,17 @@ def track_source(
         if all_boxes:
             run.boxes = np.stack(all_boxes)
             run.scores = np.stack(all_scores)
-        if save is not None and all_boxes:
-            write_boxes(save, run.boxes, run.scores)
-        if sink is not None and failed:
-            sink.abort()  # a failure drops the unfinished video; an earlier file of that name stays
-        elif sink is not None:
-            sink.close()  # also on Ctrl-C; counts the frames in the file, VideoError when some are missing
+        try:
+            if save is not None and all_boxes:
+                write_boxes(save, run.boxes, run.scores)
+        except BaseException:  # e.g. a full disk: the video below must still be dropped, not left half-written
+            failed = True
+            raise
+        finally:
+            if sink is not None and failed:
+                sink.abort()  # a failure drops the unfinished video; an earlier file of that name stays
+            elif sink is not None:
+                sink.close()  # also on Ctrl-C; counts the frames in the file, VideoError when some are missing
     return run
 
 

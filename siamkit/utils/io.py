@@ -11,7 +11,11 @@ from typing import Any
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` atomically."""
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` atomically.
+
+    On any failure the temporary file is removed and an earlier ``path`` is left as it was; an
+    ``OSError`` names ``path`` (the CLI prints it as one line, exit code 2).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
@@ -23,6 +27,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     try:
         write(tmp_path)
         os.replace(tmp_path, path)
+    except OSError as exc:  # disk full, a folder in the way: name the file the user asked for
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -156,3 +159,37 @@ def test_a_file_system_error_during_the_work_is_one_line(tmp_path, cli):
     code, _, err = cli("index", "build", str(frames), "--model", "omniglot", "--out", str(tmp_path / "g"))
     assert code == 2 and err.count("\n") == 1 and "Is a directory" in err and "gallery.json" in err, err
     assert not [p for p in (tmp_path / "g").iterdir() if p.name.startswith(".gallery.json")]  # no temp file left
+
+
+def _siamkit_with_file_size_limit(args, limit_bytes=8000):
+    """``python -m siamkit ARGS`` where no file may grow past ``limit_bytes``: a disk that fills up."""
+    resource = pytest.importorskip("resource", reason="needs POSIX file-size limits")
+    import signal
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes then fail with EFBIG instead of killing
+
+    run = subprocess.run([sys.executable, "-m", "siamkit", *map(str, args)], preexec_fn=limit, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", "SIAMKIT_PROGRESS": "0"})
+    return run.returncode, run.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file-size limits")
+@pytest.mark.parametrize("room", [8000, 3000])  # 8000: the video overflows; 3000: the boxes file too
+def test_a_full_disk_keeps_the_earlier_files_and_leaves_no_partial_ones(tmp_path, room):
+    frames = frames_folder(tmp_path / "frames", n=120)
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = write_video(out / "o.avi")
+    before = earlier.read_bytes()
+    code, err = _siamkit_with_file_size_limit(["track", frames, "--box", "20,10,15,20", "--tracker", "opencv:kcf",
+                                               "--out", out / "o.avi", "--save", out / "b.json"], room)
+    errors = [line for line in err.splitlines() if line.startswith("siamkit: error")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert "b.json" in errors[0] or "o.avi" in errors[0]
+    assert earlier.read_bytes() == before
+    left = sorted(p.name for p in out.iterdir())
+    assert left in (["o.avi"], ["b.json", "o.avi"]), left  # no half-written video or temporary file left behind
+    if "b.json" in left:  # the boxes fit: then they are all there and valid
+        assert read_boxes(out / "b.json").shape == (120, 1, 4)
