@@ -162,3 +162,25 @@ def test_shutdown_during_a_job_is_quick_and_leaves_no_files(tmp_path):
     assert not any(t.name.startswith("siamkit-job") and t.is_alive() for t in threading.enumerate())
     time.sleep(0.3)
     assert not work.exists()  # removed, and not re-created by a job still writing
+
+
+def test_uploads_are_decoded_off_the_event_loop(tmp_path, clip):
+    """The real decoder runs, but in a worker thread: the page keeps answering during a long decode."""
+    import asyncio
+
+    app = create_app(work_dir=tmp_path / "w", trackers=["opencv:kcf"])
+    store = app.state.store
+    decode, where = store.probe, []
+
+    def watched(path):
+        try:
+            asyncio.get_running_loop()
+            where.append("event loop")
+        except RuntimeError:
+            where.append("worker thread")
+        return decode(path)
+
+    store.probe = watched
+    with TestClient(app, base_url=BASE) as client:
+        assert upload(client, clip).status_code == 200
+    assert where == ["worker thread"]

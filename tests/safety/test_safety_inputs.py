@@ -1,0 +1,53 @@
+"""Inputs that can be wrong are refused where they enter: one line, exit code 2; ``--debug`` shows the traceback."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import cv2
+import numpy as np
+import pytest
+
+from siamkit.errors import BoxError
+
+ONE_CROP_BOUND = 64 << 20  # bytes: far below the 2.1 GB a 3000 px box used to allocate for one crop
+
+
+@pytest.fixture
+def frames(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        frame = np.full((48, 64, 3), 30, np.uint8)
+        frame[10:30, 20 + i : 35 + i] = 250
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    return folder
+
+
+@pytest.mark.parametrize("box", ["10,10,3000,3000", "10,10,1e5,1e5", "10,10,1e300,1e300", "nan,1,5,5", "1,1,0,5",
+                                 "-900,-900,20,20", "1,2,3", "1,2,3,four"])
+def test_track_refuses_a_bad_box_in_one_line_without_allocating(frames, cli, box):
+    tracemalloc.start()
+    try:
+        code, out, err = cli("track", frames, f"--box={box}", "--tracker", "siamfc")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and err.startswith("siamkit: error:") and err.count("\n") == 1, err
+    assert "box" in err.lower() and out == ""
+    assert peak < ONE_CROP_BOUND, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_the_python_api_bounds_the_box_by_the_frame():
+    import siamkit
+
+    tracker = siamkit.create_tracker("siamfc", device="cpu")
+    frame = np.zeros((48, 64, 3), np.uint8)
+    for box in ([10, 10, 3000, 3000], [10, 10, 1e5, 1e5], [0, 0, 1e300, 1e300]):
+        with pytest.raises(BoxError, match="larger than the 64×48 image"):
+            tracker.init(frame, box)
+
+
+def test_debug_shows_the_traceback(frames, cli):
+    with pytest.raises(BoxError):
+        cli("--debug", "track", frames, "--box=10,10,3000,3000", "--tracker", "opencv:kcf")
