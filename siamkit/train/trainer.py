@@ -138,6 +138,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if isinstance(exc, pickle.UnpicklingError):  # torch's text would suggest weights_only=False: never
+            first = "it holds pickled objects, not only tensors and plain values"
         raise DataError(
             f"{path} is not a plain-data siamkit checkpoint ({first}).",
             hint="siamkit only resumes from checkpoints it wrote (tensors and plain values); start without --resume.",

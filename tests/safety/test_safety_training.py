@@ -114,15 +114,17 @@ def test_training_publishes_only_with_the_publish_flag(tmp_path):
     assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == ["tiny_model.safetensors", "tiny_model.yaml"]
 
 
-def test_python_runners_do_not_publish_by_default():
+def test_every_training_runner_publishes_only_when_asked():
+    """Every runner ``siamkit train`` can reach (the task registry) defaults to ``publish=False``."""
     import inspect
 
-    from siamkit.experiments.metric import run_metric
-    from siamkit.train.light import run_light_training
-    from siamkit.train.tracking import run_tracker_training
+    from siamkit.train.tasks import TASKS, _ensure_registered
 
-    for runner in (run_metric, run_tracker_training, run_light_training):
-        assert inspect.signature(runner).parameters["publish"].default is False, runner.__name__
+    _ensure_registered()
+    assert len(TASKS.names()) >= 3
+    for name in TASKS.names():
+        runner = TASKS.get(name)
+        assert inspect.signature(runner).parameters["publish"].default is False, name
 
 
 def test_a_failed_zoo_save_leaves_the_earlier_entry_intact(tmp_path):
@@ -171,3 +173,14 @@ def test_weights_holding_nan_are_refused(tmp_path):
 def test_verify_refuses_a_nan_threshold(cli):
     code, _, err = cli("verify", "a.png", "b.png", "--threshold", "nan")
     assert code == 2 and "threshold" in err and "Traceback" not in err
+
+
+def test_train_resume_from_the_command_line_refuses_a_crafted_checkpoint(tmp_path, cli):
+    config, run, marker = _metric_config(tmp_path), tmp_path / "run", tmp_path / "pwned"
+    assert cli("train", "--config", config, "--out", run)[0] == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    torch.save({**state, "step": 1, "x": _Payload(marker)}, run / "checkpoint.pt")
+    code, _, err = cli("train", "--config", config, "--out", run, "--resume")
+    assert code == 2 and "not a plain-data siamkit checkpoint" in err and err.count("\n") == 1, err
+    assert "False" not in err  # no advice to load it unsafely
+    assert not marker.exists()
