@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -26,3 +27,20 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """``cli("track", path, "--box", …)`` → (exit code, stdout, stderr)."""
     return lambda *args: run_cli(capsys, *args)
+
+
+class CodeOnUnpickle:
+    """Unpickling this runs a shell command that creates ``marker``: what a crafted checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def payload(tmp_path):
+    """(object whose unpickling runs code, the file that proves it ran)."""
+    marker = tmp_path / "pwned"
+    return CodeOnUnpickle(marker), marker

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 
 import cv2
@@ -34,20 +33,10 @@ def _trainer(out, steps=4):
     return Trainer(_Line(), loader, cfg, out, device="cpu")
 
 
-class _Payload:
-    """Unpickling this runs code: it creates the marker file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def test_a_crafted_checkpoint_cannot_run_code_on_resume(tmp_path):
-    marker = tmp_path / "pwned"
+def test_a_crafted_checkpoint_cannot_run_code_on_resume(tmp_path, payload):
+    code_object, marker = payload
     with (tmp_path / "checkpoint.pt").open("wb") as fh:
-        torch.save({"task": {}, "step": 0, "x": _Payload(marker)}, fh)
+        torch.save({"task": {}, "step": 0, "x": code_object}, fh)
     trainer = _trainer(tmp_path)
     with pytest.raises(DataError, match="not a plain-data siamkit checkpoint"):
         trainer.run(resume=True)
@@ -67,11 +56,11 @@ def test_checkpoints_round_trip_as_plain_data_and_are_private(tmp_path):
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
 
 
-def test_read_checkpoint_used_by_light_training_refuses_pickled_code(tmp_path):
+def test_read_checkpoint_used_by_light_training_refuses_pickled_code(tmp_path, payload):
     from siamkit.train import light
 
-    marker = tmp_path / "pwned"
-    torch.save({"task": {}, "x": _Payload(marker)}, tmp_path / "checkpoint.pt")
+    code_object, marker = payload
+    torch.save({"task": {}, "x": code_object}, tmp_path / "checkpoint.pt")
     with pytest.raises(DataError):
         light.read_checkpoint(tmp_path / "checkpoint.pt")
     assert not marker.exists()
@@ -175,11 +164,11 @@ def test_verify_refuses_a_nan_threshold(cli):
     assert code == 2 and "threshold" in err and "Traceback" not in err
 
 
-def test_train_resume_from_the_command_line_refuses_a_crafted_checkpoint(tmp_path, cli):
-    config, run, marker = _metric_config(tmp_path), tmp_path / "run", tmp_path / "pwned"
+def test_train_resume_from_the_command_line_refuses_a_crafted_checkpoint(tmp_path, cli, payload):
+    (code_object, marker), config, run = payload, _metric_config(tmp_path), tmp_path / "run"
     assert cli("train", "--config", config, "--out", run)[0] == 0
     state = torch.load(run / "checkpoint.pt", weights_only=True)
-    torch.save({**state, "step": 1, "x": _Payload(marker)}, run / "checkpoint.pt")
+    torch.save({**state, "step": 1, "x": code_object}, run / "checkpoint.pt")
     code, _, err = cli("train", "--config", config, "--out", run, "--resume")
     assert code == 2 and "not a plain-data siamkit checkpoint" in err and err.count("\n") == 1, err
     assert "False" not in err  # no advice to load it unsafely
