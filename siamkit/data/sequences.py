@@ -218,12 +218,9 @@ class Sequence:
 
 
 def _imread(path: Path) -> np.ndarray:
-    import cv2
+    from siamkit.video import read_image
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"Cannot read image {path}.", hint="The file is missing or not a readable image.")
-    return image
+    return read_image(path)  # the one image reader: a truncated JPEG/PNG is an error, not grey pixels
 
 
 def _open_video(path: Path):

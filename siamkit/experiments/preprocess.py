@@ -58,13 +58,13 @@ def to_tensor(image: np.ndarray, input_size: Sequence[int], channels: int, norma
 
 def read_image(path: str | Path, channels: int) -> np.ndarray:
     """Read an image file (any format OpenCV reads) as grey or BGR uint8."""
+    from siamkit.video import read_image as decode
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Image not found: {path}.")
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"Cannot read {path} as an image.", hint="Use a PNG, JPEG, PGM, TIFF or BMP file.")
-    return image
+    # the one image reader: a truncated JPEG/PNG is an error, not grey pixels
+    return decode(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,30 @@ def test_the_python_api_bounds_the_box_by_the_frame():
 def test_debug_shows_the_traceback(frames, cli):
     with pytest.raises(BoxError):
         cli("--debug", "track", frames, "--box=10,10,3000,3000", "--tracker", "opencv:kcf")
+
+
+def _cut_jpeg(path):
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # OpenCV still decodes it, the lower half grey
+    assert cv2.imread(str(path)) is not None
+    return path
+
+
+def test_a_truncated_jpeg_in_an_eval_dataset_is_refused(tmp_path, cli):
+    seq = tmp_path / "data" / "Tiny" / "img"
+    seq.mkdir(parents=True)
+    for i in range(4):
+        cv2.imwrite(str(seq / f"{i + 1:04d}.jpg"), np.full((48, 64, 3), 60 * i, np.uint8))
+    _cut_jpeg(seq / "0003.jpg")
+    (tmp_path / "data" / "Tiny" / "groundtruth_rect.txt").write_text("20,10,15,20\n" * 4)
+    code, _, err = cli("eval", "--tracker", "opencv:kcf", "--dataset", f"otb:{tmp_path / 'data'}", "--out",
+                       tmp_path / "run")
+    assert code == 2 and "0003.jpg is truncated" in err and err.count("\n") == 1, err
+
+
+def test_verify_refuses_a_truncated_jpeg(tmp_path, cli):
+    whole = tmp_path / "whole.png"
+    cv2.imwrite(str(whole), np.full((48, 64, 3), 90, np.uint8))
+    code, _, err = cli("verify", _cut_jpeg(tmp_path / "cut.jpg"), whole, "--model", "omniglot")
+    assert code == 2 and "cut.jpg is truncated" in err and err.count("\n") == 1, err
