@@ -78,3 +78,12 @@ def test_verify_refuses_a_truncated_jpeg(tmp_path, cli):
     cv2.imwrite(str(whole), np.full((48, 64, 3), 90, np.uint8))
     code, _, err = cli("verify", _cut_jpeg(tmp_path / "cut.jpg"), whole, "--model", "omniglot")
     assert code == 2 and "cut.jpg is truncated" in err and err.count("\n") == 1, err
+
+
+def test_index_build_refuses_a_truncated_jpeg(tmp_path, cli):
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.full((48, 64, 3), 90, np.uint8))
+    _cut_jpeg(images / "b.jpg")
+    code, _, err = cli("index", "build", images, "--model", "faces", "--out", tmp_path / "g")
+    assert code == 2 and "b.jpg" in err and ("truncated" in err or "corrupt" in err) and err.count("\n") == 1, err
