@@ -24,8 +24,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """``cli("track", path, "--box", …)`` → (exit code, stdout, stderr)."""
+    monkeypatch.delenv("SIAMKIT_DEBUG", raising=False)  # ``--debug`` sets it for the process; undone after the test
     return lambda *args: run_cli(capsys, *args)
 
 

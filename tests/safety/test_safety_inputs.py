@@ -48,8 +48,7 @@ def test_the_python_api_bounds_the_box_by_the_frame():
             tracker.init(frame, box)
 
 
-def test_debug_shows_the_traceback(frames, cli, monkeypatch):
-    monkeypatch.setenv("SIAMKIT_DEBUG", "0")  # --debug sets it to 1 for the process: restored after the test
+def test_debug_shows_the_traceback(frames, cli):
     with pytest.raises(BoxError):
         cli("--debug", "track", frames, "--box=10,10,3000,3000", "--tracker", "opencv:kcf")
 
