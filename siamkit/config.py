@@ -203,4 +203,3 @@ class Registry:
 MODELS = Registry("model")
 TRACKERS = Registry("tracker")
 LOSSES = Registry("loss")
-DATASETS = Registry("dataset")

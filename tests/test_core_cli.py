@@ -1,4 +1,4 @@
-"""The command line: help, version, one-line errors, stubs that say so, and the README's main job."""
+"""The command line: help, version, one-line errors, and the README's main job."""
 
 import re
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import siamkit
-from siamkit.cli import app, main
+from siamkit.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -33,31 +33,17 @@ def test_version():
     assert result.returncode == 0 and result.stdout.strip() == f"siamkit {siamkit.__version__}"
 
 
-def test_siamkit_errors_print_one_line_and_exit_2(capsys):
-    from siamkit.cli import stubs
-
-    # a command that is still a stub raises NotAvailableError → one line on stderr, status 2
-    stub_names = [n for n in stubs.PLANNED if n in _stub_commands()]
-    if not stub_names:
-        pytest.skip("every planned command is implemented")
+def test_siamkit_errors_print_one_line_and_exit_2(capsys, tmp_path):
+    # a SiamkitError (here DataError: the image is missing) → one line on stderr, status 2
     with pytest.raises(SystemExit) as info:
-        main([stub_names[0], "anything", "--flag"])
+        main(["verify", str(tmp_path / "a.png"), str(tmp_path / "b.png")])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not available yet" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "Image not found" in err and "Traceback" not in err
 
 
-def _stub_commands() -> set[str]:
-    from siamkit.cli import stubs
-
-    return {c.name for c in app.registered_commands if c.callback.__module__ == stubs.__name__}
-
-
-def test_debug_shows_the_traceback():
-    names = sorted(_stub_commands())
-    if not names:
-        pytest.skip("every planned command is implemented")
-    result = run_cli("--debug", names[0])
+def test_debug_shows_the_traceback(tmp_path):
+    result = run_cli("--debug", "verify", str(tmp_path / "a.png"), str(tmp_path / "b.png"))
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 

@@ -59,10 +59,8 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def _register_commands() -> None:
-    # Importing a module registers its command(s) on ``app``; placeholders fill the rest.
-    from siamkit.cli import commands, stubs  # noqa: F401
-
-    stubs.register_missing()
+    # Importing a module registers its command(s) on ``app``.
+    from siamkit.cli import commands  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

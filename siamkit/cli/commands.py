@@ -1,8 +1,4 @@
-"""Registers every sub-command on the ``siamkit`` app (one import line per feature module).
-
-Placeholders for planned commands that are not registered here are added afterwards by
-``siamkit.cli.stubs.register_missing``.
-"""
+"""Registers every sub-command on the ``siamkit`` app (one import line per feature module)."""
 # ruff: noqa: F401, I001
 
 from siamkit.cli import demo

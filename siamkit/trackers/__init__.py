@@ -35,17 +35,14 @@ def available_trackers() -> list[str]:
 def usable_trackers() -> list[str]:
     """Trackers that can run meaningfully here: peers that load, and Siamese trackers with weights.
 
-    A Siamese tracker counts when a zoo entry declares it (sidecar ``meta.tracker``) or when its
-    builder says its weights are found (``builder.weights_available()``).
+    A Siamese tracker counts when a zoo entry declares it (sidecar ``meta.tracker``).
     """
     from siamkit.zoo import list_models
 
     shipped = {str(e.meta.get("tracker")) for e in list_models() if e.meta.get("tracker")}
     usable = []
     for name in available_trackers():
-        builder = TRACKERS.get(name)
-        check = getattr(builder, "weights_available", None)
-        if name in shipped or (check is not None and check()):
+        if name in shipped:
             usable.append(name)
         elif name.startswith("opencv:") or name == "nanotrack":  # need files found at run time
             try:
