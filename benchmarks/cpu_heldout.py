@@ -92,8 +92,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=ZOO / f"{LIGHT}.safetensors", help="the light model")
     parser.add_argument("--only", nargs="*", default=None, help="names of the rows to run (default: all)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish", action="store_true",
+                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     args = parser.parse_args()
+    # benchmarks/results/ is written only when asked (--publish)
+    args.out = args.out or (RESULTS if args.publish else RESULTS.parents[2] / "runs" / "benchmarks" / RESULTS.name)
     torch.set_num_threads(1)
     sidecar = yaml.safe_load(args.weights.with_suffix(".yaml").read_text())
     shutil.rmtree(RUNS, ignore_errors=True)

@@ -169,9 +169,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kinds", default="flat,ivf,hnsw,control", help="comma list of flat, ivf, hnsw, control")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--publish", action="store_true", help="write into benchmarks/results/ (default: runs/benchmarks/)")
     p.add_argument("--append", action="store_true", help="add these runs to the existing JSON at --out")
     args = p.parse_args()
+    # benchmarks/results/ is written only when asked (--publish)
+    args.out = args.out or (RESULTS if args.publish else RESULTS.parents[2] / "runs" / "benchmarks" / RESULTS.name)
     results = run(args)
     if args.append and args.out.is_file():
         old = json.loads(args.out.read_text())

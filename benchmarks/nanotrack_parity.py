@@ -418,9 +418,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and OpenCV")
     parser.add_argument("--pylib", help="a folder holding yacs, appended to sys.path for the original tracker")
     parser.add_argument("--no-steps", action="store_true", help="skip the one-step ablation of OpenCV's procedure")
-    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish", action="store_true",
+                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     parser.add_argument("--boxes", action="store_true", help="also write every tracker's per-frame boxes")
     args = parser.parse_args(argv)
+    # benchmarks/results/ is written only when asked (--publish)
+    args.out = args.out or (OUT if args.publish else OUT.parents[2] / "runs" / "benchmarks" / OUT.name)
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)

@@ -74,8 +74,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish", action="store_true",
+                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     args = parser.parse_args()
+    # benchmarks/results/ is written only when asked (--publish)
+    args.out = args.out or (RESULTS if args.publish else REPO / "runs" / "benchmarks" / RESULTS.name)
     torch.set_num_threads(1)
     # OpenCV's thread pool does not survive fork(): a parent that used it can deadlock forked workers
     cv2.setNumThreads(1)

@@ -1,7 +1,7 @@
 """Parity with the reference implementations: the comparisons of ``tests/parity`` (one copy, in
 ``tests/parity/peers.py``), measured and written to ``benchmarks/results/parity.json``.
 
-    OMP_NUM_THREADS=1 python benchmarks/parity.py
+    OMP_NUM_THREADS=1 python benchmarks/parity.py --publish   (without --publish: runs/benchmarks/parity.json)
 
 Each row: siamkit tracker, reference project and its commit (from ``../shared/peers-src/README.md``),
 the largest box-corner difference over the tracked frames (px), SiamMask's smallest mask IoU, and what
@@ -52,6 +52,8 @@ def comparisons():
 
 
 def main() -> int:
+    # benchmarks/results/ is written only when asked (--publish)
+    out = OUT if "--publish" in sys.argv[1:] else ROOT / "runs" / "benchmarks" / OUT.name
     commits = peer_commits()
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as workdir:
@@ -90,8 +92,9 @@ def main() -> int:
         "skipped": skipped,
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "threads": 1},
     }
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 

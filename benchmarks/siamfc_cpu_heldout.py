@@ -35,8 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=WEIGHTS)
     parser.add_argument("--untrained", action="store_true", help="also score a randomly initialised model")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish", action="store_true",
+                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     args = parser.parse_args()
+    # benchmarks/results/ is written only when asked (--publish)
+    args.out = args.out or (RESULTS if args.publish else RESULTS.parents[2] / "runs" / "benchmarks" / RESULTS.name)
     torch.set_num_threads(1)
     dataset = f"otb:{CLIPS}"
     sidecar = yaml.safe_load(args.weights.with_suffix(".yaml").read_text())

@@ -131,11 +131,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trackers", nargs="*", help="tracker names (default: usable siamkit trackers + peers)")
     parser.add_argument("--clips", type=Path, default=CLIPS)
     parser.add_argument("--runs", type=Path, default=RUNS, help="folder for the raw result files (resumable)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish", action="store_true",
+                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="OpenCV threads in this process")
     parser.add_argument("--max-frames", type=int, default=None)
     args = parser.parse_args(argv)
+    # benchmarks/results/ is written only when asked (--publish)
+    args.out = args.out or (OUT if args.publish else OUT.parents[2] / "runs" / "benchmarks" / OUT.name)
     if not args.clips.is_dir():
         sys.exit(f"shared clips not found at {args.clips}")
     cv2.setNumThreads(args.threads)

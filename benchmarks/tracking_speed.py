@@ -699,10 +699,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-fast", action="store_true")
     parser.add_argument("--no-ort", action="store_true", help="skip the onnxruntime (fp32/int8) rows vs pysot")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile in the fast-path section")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish", action="store_true",
+                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the sections of an existing --out file that this run skips (e.g. rerun pysot only)")
     args = parser.parse_args(argv)
+    # benchmarks/results/ is written only when asked (--publish)
+    args.out = args.out or (RESULTS if args.publish else RESULTS.parents[2] / "runs" / "benchmarks" / RESULTS.name)
     if args.quick:
         args.frames, args.warmup, args.budget, args.batch = 3, 1, 5.0, 2
         args.clip_frames, args.pysot_frames, args.agree_frames = 8, 3, 5

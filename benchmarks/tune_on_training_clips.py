@@ -37,9 +37,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracker", default="siamban_light")
     parser.add_argument("--weights", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "tune_siamban_light.json")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--publish", action="store_true",
+                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "tune_on_training_clips")
     args = parser.parse_args()
+    # benchmarks/results/ is written only when asked (--publish)
+    folder = "benchmarks/results" if args.publish else "runs/benchmarks"
+    args.out = args.out or REPO / folder / "tune_siamban_light.json"
     assert not set(TRAINING) & set(HELD_OUT)
     torch.set_num_threads(1)
     rows = []

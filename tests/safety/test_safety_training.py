@@ -173,3 +173,15 @@ def test_train_resume_from_the_command_line_refuses_a_crafted_checkpoint(tmp_pat
     assert code == 2 and "not a plain-data siamkit checkpoint" in err and err.count("\n") == 1, err
     assert "False" not in err  # no advice to load it unsafely
     assert not marker.exists()
+
+
+def test_every_benchmark_writes_benchmarks_results_only_with_publish():
+    """A benchmark run writes runs/benchmarks/ unless ``--publish`` asks for benchmarks/results/."""
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    writers = [p for p in sorted(bench.glob("*.py")) if p.name != "readme_tables.py"  # reads results, writes README
+               and ('"results"' in p.read_text() or "benchmarks/results" in p.read_text())]
+    assert len(writers) >= 10
+    missing = [p.name for p in writers if '"--publish"' not in p.read_text()]
+    assert not missing, f"these write benchmarks/results/ without --publish: {missing}"
