@@ -126,6 +126,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str | None = None) -
         raise ConfigError(f"{where}: {exc}.") from None
 
 
+def yaml_problem(exc: Exception) -> str:
+    """A YAML parse error on one line: ``line L, column C: what`` (PyYAML's own text spans several)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    text = " ".join(str(problem).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {text}" if mark is not None else text
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from ``path`` with a clear error for missing or malformed files."""
     path = Path(path)
@@ -134,7 +142,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"Config file {path} is not valid YAML ({yaml_problem(exc)}).") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {path} must hold a mapping at the top level.")
     return data

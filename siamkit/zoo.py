@@ -68,8 +68,10 @@ def read_sidecar(path: str | Path) -> ZooEntry:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise WeightsError(f"Model sidecar {path} is not valid YAML: {exc}") from None
-    if "architecture" not in data:
+        from siamkit.config import yaml_problem
+
+        raise WeightsError(f"Model sidecar {path} is not valid YAML ({yaml_problem(exc)}).") from None
+    if not isinstance(data, dict) or "architecture" not in data:
         raise WeightsError(
             f"Model sidecar {path} has no 'architecture' key.",
             hint="It must name a registered model builder (see siamkit.config.MODELS.names()).",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from siamkit.cli import app
-from siamkit.cli.options import parse_boxes
+from siamkit.cli.options import check_device, parse_boxes
 
 
 @app.command("demo")
@@ -14,7 +14,7 @@ def demo(
     box: list[str] = typer.Option(None, help="Initial box x,y,w,h in the first frame (with --video)."),
     tracker: str = typer.Option(None, help="Tracker name (default: the best shipped tracker)."),
     out: str = typer.Option("demo", help="Output folder."),
-    device: str = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    device: str = typer.Option(None, callback=check_device, help="cpu or cuda (default: cuda when available)."),
     check: bool = typer.Option(False, "--check", help="Only print the environment and run a self-check."),
 ) -> None:
     """Track an object through a built-in clip (no network needed) and report AUC and speed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from siamkit.cli import app
+from siamkit.cli.options import check_device
 
 
 def parse_options(items: list[str] | None) -> dict[str, object]:
@@ -62,7 +63,8 @@ def eval_command(
     ),
     protocol: str = typer.Option("ope", "--protocol", "-p", help="ope | lasot | got10k | vot | vot-lt."),
     weights: str = typer.Option(None, "--weights", "-w", help="Weights file or zoo name."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when available)."),
+    device: str = typer.Option(None, "--device", callback=check_device,
+                                help="cpu, cuda, cuda:1 … (default: CUDA when available)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes."),
     sequences: str = typer.Option(None, "--sequences", "-s", help="Comma-separated sequence names."),
     max_frames: int = typer.Option(None, "--max-frames", min=2, help="Only the first N frames (quick runs)."),

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from siamkit.cli import app
+from siamkit.cli.options import check_device
 
 index_app = typer.Typer(
     help="Build a gallery index from a folder of images.",
@@ -25,7 +26,8 @@ def build(
     kind: str = typer.Option("flat", "--kind", help="flat (exact), ivf or hnsw (approximate, faster on large sets)."),
     metric: str = typer.Option("cosine", "--metric", help="cosine, ip (inner product) or l2."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images embedded per forward pass."),
-    device: str = typer.Option(None, "--device", help="cpu or cuda (default: cpu)."),
+    device: str = typer.Option(None, "--device", callback=check_device,
+                                help="cpu or cuda (default: cpu)."),
     nlist: int = typer.Option(None, "--nlist", min=1, help="IVF cells (default ≈ 4·√N)."),
     hnsw_m: int = typer.Option(32, "--hnsw-m", min=2, help="HNSW links per node."),
 ) -> None:

@@ -19,3 +19,29 @@ def parse_box(text: str) -> list[float]:
 
 def parse_boxes(texts: list[str]) -> list[list[float]]:
     return [parse_box(t) for t in texts]
+
+
+def check_device(device: str | None) -> str | None:
+    """``--device``: a device PyTorch knows and this machine has, checked before any work (ConfigError)."""
+    if device is None:
+        return None
+    import torch
+
+    from siamkit.errors import ConfigError
+
+    hint = "Use --device cpu, or leave it out (CUDA is used when available)."
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"Unknown device {device!r}.", hint="Write cpu, cuda or cuda:N.") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: PyTorch sees no CUDA GPU on this machine.", hint=hint)
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s).",
+                              hint="Number them from cuda:0.")
+    elif parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {device}: PyTorch sees no MPS device on this machine.", hint=hint)
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {device}: siamkit runs on cpu, cuda or mps.", hint=hint)
+    return device

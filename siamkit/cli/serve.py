@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from siamkit.cli import app
+from siamkit.cli.options import check_device
 
 
 @app.command("serve")
@@ -17,7 +18,7 @@ def serve(
     max_total_mb: float = typer.Option(2048.0, min=0.001, help="Total size of the uploads kept at once, in MB."),
     max_jobs: int = typer.Option(2, min=1, help="Trackings that run at the same time."),
     allow_host: list[str] = typer.Option(None, "--allow-host", help="Another name the page is opened with."),
-    device: str = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    device: str = typer.Option(None, callback=check_device, help="cpu or cuda (default: cuda when available)."),
 ) -> None:
     """Start the local web page: upload a video, draw a box, track, watch and download the result."""
     import uvicorn

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from siamkit.cli import app
-from siamkit.cli.options import parse_boxes
+from siamkit.cli.options import check_device, parse_boxes
 from siamkit.errors import ConfigError
 from siamkit.safety import check_output_file, check_outputs, check_weights_file
 from siamkit.video import CODECS
@@ -27,7 +27,8 @@ def track(
     tracker: str = typer.Option(None, "--tracker", "-t", help="Tracker name (default: the best shipped tracker)."),
     weights: str = typer.Option(None, "--weights", "-w", help="Zoo name, .safetensors or third-party checkpoint."),
     preset: str = typer.Option(None, "--preset", help="Published configuration (see configs/<tracker>.yaml)."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when available)."),
+    device: str = typer.Option(None, "--device", callback=check_device,
+                                help="cpu, cuda or cuda:N (default: CUDA when available)."),
     out: Path = typer.Option(None, "--out", help="Annotated video (.mp4, .avi, .mkv or .webm)."),
     save: Path = typer.Option(None, "--save", help="Per-frame boxes as .json or .csv."),
     max_frames: int = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),

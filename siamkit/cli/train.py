@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from siamkit.cli import app
+from siamkit.cli.options import check_device
 
 
 @app.command("train")
@@ -17,7 +18,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly where it stopped."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (default runs/<name>)."),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Override train.steps (e.g. for a smoke run)."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: cuda if available)."),
+    device: str | None = typer.Option(None, "--device", callback=check_device,
+                                help="cpu, cuda, cuda:1 … (default: cuda if available)."),
     publish: bool = typer.Option(False, "--publish/--no-publish",
                                  help="Also write the config's results file and ship the model to its zoo path "
                                       "(off by default: a run writes into its run folder only)."),

@@ -87,3 +87,28 @@ def test_index_build_refuses_a_truncated_jpeg(tmp_path, cli):
     _cut_jpeg(images / "b.jpg")
     code, _, err = cli("index", "build", images, "--model", "faces", "--out", tmp_path / "g")
     assert code == 2 and "b.jpg" in err and ("truncated" in err or "corrupt" in err) and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("command", [["track", "{frames}", "--box", "10,10,20,20", "--tracker", "opencv:kcf"],
+                                     ["eval", "--tracker", "opencv:kcf", "--dataset", "otb:{frames}", "--out", "{out}"],
+                                     ["index", "build", "{frames}", "--model", "faces", "--out", "{out}"],
+                                     ["train", "--config", "{frames}/none.yaml"], ["demo"], ["serve"]])
+def test_a_device_this_machine_lacks_is_one_line(frames, tmp_path, cli, command):
+    import torch
+
+    args = [a.format(frames=frames, out=tmp_path / "out") for a in command]
+    for device in ("banana", "cuda:99" if torch.cuda.is_available() else "cuda"):
+        code, out, err = cli(*args, "--device", device)
+        assert code == 2 and err.startswith("siamkit: error:") and err.count("\n") == 1 and "device" in err, err
+        assert out == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_or_hostile_yaml_config_is_one_line_and_runs_nothing(tmp_path, cli):
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil.yaml").write_text(f"task: metric\nname: !!python/object/apply:os.system ['touch {marker}']\n")
+    (tmp_path / "broken.yaml").write_text("task: [metric\n")
+    for name in ("evil.yaml", "broken.yaml"):
+        code, _, err = cli("train", "--config", tmp_path / name)
+        assert code == 2 and "is not valid YAML (line " in err and err.count("\n") == 1, err
+    assert not marker.exists()
