@@ -12,6 +12,7 @@ _MODEL_MODULES = (
     "siamkit.nn.models",
     "siamkit.nn.nanotrack",
     "siamkit.nn.nanotrack_lite0",
+    "siamkit.nn.lite0_trackers",
     "siamkit.nn.embedding",
 )
 

@@ -18,6 +18,7 @@ _TRACKER_MODULES = (
     "siamkit.trackers.siamban",
     "siamkit.trackers.nanotrack",
     "siamkit.trackers.nanotrack_lite0",
+    "siamkit.trackers.siamrpnpp_lite0",
     "siamkit.trackers.peers",
 )
 

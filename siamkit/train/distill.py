@@ -27,7 +27,7 @@ import json
 import math
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +152,8 @@ class OnnxTeacher:
 # =========================================================================== cache
 
 
-CACHE_KEYS = ("zf", "xf", "label_cls", "label_loc", "teacher_prob", "teacher_loc")
+GROUND_TRUTH_KEYS = ("zf", "xf", "label_cls", "label_loc")
+CACHE_KEYS = GROUND_TRUTH_KEYS + ("teacher_prob", "teacher_loc")  # a cache built with a teacher
 
 
 def _chunk_path(folder: Path, index: int) -> Path:
@@ -167,8 +168,9 @@ def build_cache(exp: DistillExperiment, model: nn.Module, folder: Path, base: Pa
     size = model.score_size_for(exp.pairs.search_size)
     targets = PointTargets(score_size=size, search_size=exp.pairs.search_size, stride=model.stride)
     dataset = PairDataset(sources, exp.pairs, targets)
-    teacher = OnnxTeacher(exp.teacher, size)
-    np.save(folder / "teacher_mask.npy", teacher.mask)
+    teacher = OnnxTeacher(exp.teacher, size) if exp.teacher is not None else None
+    if teacher is not None:
+        np.save(folder / "teacher_mask.npy", teacher.mask)
     split = cache_split(model, exp)
     # What a chunk's content depends on (its index seeds its pairs; cache_pairs only says how many chunks).
     info = {"split_block": split, "cache_chunk": exp.cache_chunk, "seed": exp.seed}
@@ -187,17 +189,18 @@ def build_cache(exp: DistillExperiment, model: nn.Module, folder: Path, base: Pa
         start = c * exp.cache_chunk
         stop = min(start + exp.cache_chunk, exp.cache_pairs)
         dataset.set_epoch(start // len(dataset))
-        parts: dict[str, list] = {k: [] for k in CACHE_KEYS}
+        parts: dict[str, list] = {k: [] for k in (CACHE_KEYS if teacher is not None else GROUND_TRUTH_KEYS)}
         for lo in range(start, stop, 16):
             idx = [i % len(dataset) for i in range(lo, min(lo + 16, stop))]
             batch = dataset.make_batch(idx, rng)
-            prob, loc = teacher.maps(batch["template"].numpy(), batch["search"].numpy())
             parts["zf"].append(trunk.run_blocks(batch["template"], 0, split).half())
             parts["xf"].append(trunk.run_blocks(batch["search"], 0, split).half())
             parts["label_cls"].append(batch["label_cls"].to(torch.int8))
             parts["label_loc"].append(batch["label_loc"].half())
-            parts["teacher_prob"].append(torch.from_numpy(prob).half())
-            parts["teacher_loc"].append(torch.from_numpy(loc).half())
+            if teacher is not None:
+                prob, loc = teacher.maps(batch["template"].numpy(), batch["search"].numpy())
+                parts["teacher_prob"].append(torch.from_numpy(prob).half())
+                parts["teacher_loc"].append(torch.from_numpy(loc).half())
             bar.update(len(idx))
         chunk = {k: torch.cat(v) for k, v in parts.items()}
         atomic_write(paths[c], lambda tmp, chunk=chunk: torch.save(chunk, tmp))
@@ -232,19 +235,24 @@ def load_trainable_state(model: nn.Module, state: Mapping[str, torch.Tensor]) ->
 
 
 class CachedPairs:
-    """The whole cache in memory (float16), served as random float32 batches."""
+    """The whole cache in memory (float16), served as random float32 batches.
+
+    ``has_teacher`` says whether the cache holds the teacher's maps (and ``mask``, the points it covers).
+    """
 
     def __init__(self, paths: Sequence[Path]):
         chunks = [torch.load(p, weights_only=True) for p in paths]
-        self.data = {k: torch.cat([c[k] for c in chunks]) for k in CACHE_KEYS}
+        self.has_teacher = all("teacher_prob" in c for c in chunks)
+        keys = CACHE_KEYS if self.has_teacher else GROUND_TRUTH_KEYS
+        self.data = {k: torch.cat([c[k] for c in chunks]) for k in keys}
         self.size = len(self.data["zf"])
-        self.mask = torch.from_numpy(np.load(Path(paths[0]).parent / "teacher_mask.npy"))
+        mask = Path(paths[0]).parent / "teacher_mask.npy"
+        self.mask = torch.from_numpy(np.load(mask)) if self.has_teacher else None
 
     def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {k: v[index] for k, v in self.data.items()}
-        for k in ("zf", "xf", "label_loc", "teacher_prob", "teacher_loc"):
-            out[k] = out[k].float()
-        out["label_cls"] = out["label_cls"].long()
+        for k, v in out.items():
+            out[k] = v.long() if k == "label_cls" else v.float()
         return out
 
 
@@ -301,25 +309,31 @@ def validation_sequences(exp: DistillExperiment, base: Path) -> list[Any]:
     return [dataset[name] for name in exp.validation_videos]
 
 
-def tracking_auc(model: nn.Module, sequences: Sequence[Any], options: Mapping[str, float]) -> float:
-    """Mean success AUC of the NanoTrack tracker over ``model`` on ``sequences`` (one-pass evaluation)."""
+def ope_auc(tracker: Any, sequences: Sequence[Any]) -> float:
+    """Mean success AUC of ``tracker`` on ``sequences`` (one-pass evaluation)."""
     from siamkit.eval.tracking.ope import aggregate, score_dataset_sequence
     from siamkit.eval.tracking.runner import run_ope
-    from siamkit.trackers.nanotrack import NanoTrackConfig, NanoTrackTracker
 
-    tracker = NanoTrackTracker(model.eval(), NanoTrackConfig(**options), device="cpu")
     scores = [score_dataset_sequence(run_ope(tracker, seq)["boxes"], seq) for seq in sequences]
     return float(aggregate(scores)["success_auc"])
 
 
-def tune_tracker(model: nn.Module, sequences: Sequence[Any], base: Mapping[str, float],
-                 grid: Mapping[str, Sequence[float]]) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Grid search of tracker settings on the validation videos → (best settings, every trial)."""
+def tracking_auc(model: nn.Module, sequences: Sequence[Any], options: Mapping[str, float]) -> float:
+    """Mean success AUC of the NanoTrack tracker over ``model`` on ``sequences``."""
+    from siamkit.trackers.nanotrack import NanoTrackConfig, NanoTrackTracker
+
+    return ope_auc(NanoTrackTracker(model.eval(), NanoTrackConfig(**options), device="cpu"), sequences)
+
+
+def tune_settings(score: Callable[[dict[str, Any]], float], base: Mapping[str, Any],
+                  grid: Mapping[str, Sequence[Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Grid search of tracker settings, each scored by ``score(settings)`` on the validation videos
+    → (best settings, every trial)."""
     names = sorted(grid)
     trials = []
     for values in progress(list(itertools.product(*(grid[n] for n in names))), desc="tune", unit="setting"):
         options = {**base, **dict(zip(names, values, strict=True))}
-        trials.append({"options": options, "auc": tracking_auc(model, sequences, options)})
+        trials.append({"options": options, "auc": score(options)})
     best = max(trials, key=lambda t: t["auc"])
     return dict(best["options"]), trials
 
@@ -421,8 +435,15 @@ def run_distill(config: Mapping[str, Any], out_dir: str | Path | None = None, re
     paths = build_cache(exp, model, cache_dir, base)
     cache_time = time.perf_counter() - started
     sequences = validation_sequences(exp, base)
-    state = train_on_cache(model, CachedPairs(paths), exp, out, sequences, resume=resume, steps=steps)
-    tuned, trials = tune_tracker(model, sequences, exp.tracker, exp.tune) if exp.tune else (dict(exp.tracker), [])
+    cache = CachedPairs(paths)
+    if not cache.has_teacher:
+        raise ConfigError(f"The feature cache {cache_dir} holds no teacher maps.",
+                          hint="Point 'cache:' at a folder of its own (the distillation builds it with the teacher).")
+    state = train_on_cache(model, cache, exp, out, sequences, resume=resume, steps=steps)
+    if exp.tune:
+        tuned, trials = tune_settings(lambda o: tracking_auc(model, sequences, o), exp.tracker, exp.tune)
+    else:
+        tuned, trials = dict(exp.tracker), []
     results = {
         "experiment": exp.name,
         "config": source,

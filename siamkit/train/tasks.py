@@ -22,6 +22,7 @@ TASK_MODULES = (
     "siamkit.experiments.tracking",
     "siamkit.train.light",
     "siamkit.train.distill",
+    "siamkit.train.heads",
 )
 
 

@@ -1,0 +1,138 @@
+"""The classic Siamese tracker heads on the ImageNet EfficientNet-Lite0 trunk, trainable on a CPU.
+
+The published trackers were trained on ImageNet-VID, COCO, YouTube-BB and more, from ImageNet backbones;
+here each family keeps its head and its tracker, and swaps the backbone for the frozen Lite0 trunk up to
+stride 16 (:class:`~siamkit.nn.backbones.efficientnet_lite.LiteTrunk`), so that only the head is learnt:
+
+=================== ============================================== ===================================
+model               head (after a 1×1 conv + BN adjust of the trunk) score map for a 255 px search
+=================== ============================================== ===================================
+``siamfc_lite0``    SiamFC cross-correlation (one response)        11×11 (stride 16, ±80 px)
+``siamrpn_lite0``   SiamRPN up-channel correlation, 5 anchors      11×11
+``siamrpnpp_lite0`` SiamRPN++ depth-wise correlation, 5 anchors    11×11
+``siamban_lite0``   SiamBAN depth-wise box-adaptive head (points)  11×11
+=================== ============================================== ===================================
+
+Template maps (8×8 for a 127 px exemplar) are centre-cropped to 6×6 — the target and a little context,
+pysot's crop of 15×15 to 7×7 at stride 8 — and search maps (16×16) stay whole, so every head answers on
+the same 11×11 grid (``base_size`` 2). The trunk sees one tap only, so SiamRPN++'s multi-layer
+aggregation has one level here.
+
+Every model splits at the trunk: ``template_from_trunk(f)`` / ``search_from_trunk(f, zf)`` take the trunk's
+maps, so training on cached trunk features (:mod:`siamkit.train.heads`) runs exactly the modules that
+tracking runs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from siamkit.config import MODELS
+from siamkit.nn.backbones.efficientnet_lite import LiteTrunk
+from siamkit.nn.heads.ban import MultiBAN
+from siamkit.nn.heads.rpn import DepthwiseRPN, UPChannelRPN
+from siamkit.nn.heads.siamfc import SiamFCHead
+from siamkit.nn.models import SiamBANNet, SiamFCNet, SiamRPNNet, _check_image
+from siamkit.nn.necks import AdjustLayer
+
+STRIDE = 16
+TEMPLATE_CELLS = 6  # centre crop of the 8×8 template map
+BASE_SIZE = 2  # 11×11 maps = (255 − 127) // 16 + 1 + 2
+
+
+def _trunk(pretrained: bool) -> LiteTrunk:
+    return LiteTrunk("s16", pretrained=pretrained, frozen_bn=True)
+
+
+class TrunkSplit:
+    """``template``/``search`` written as the trunk followed by ``*_from_trunk`` (the trainable rest)."""
+
+    backbone: torch.nn.Module
+
+    def template(self, z, box=None):
+        _check_image("z", z)
+        return self.template_from_trunk(self.backbone(z))
+
+    def search(self, x, zf):
+        _check_image("x", x)
+        return self.search_from_trunk(self.backbone(x), zf)
+
+    def template_from_trunk(self, f: torch.Tensor):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def search_from_trunk(self, f: torch.Tensor, zf) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SiamFCLite0(TrunkSplit, SiamFCNet):
+    """SiamFC: adjusted trunk maps, ``out_scale · (z ⋆ x) + bias``; 3 search scales batch as in SiamFC."""
+
+    def __init__(self, width: int = 128, out_scale: float = 0.001, pretrained: bool = False):
+        super().__init__(_trunk(pretrained), SiamFCHead(out_scale))
+        self.neck = AdjustLayer(self.backbone.out_channels, width, TEMPLATE_CELLS)
+        self.stride, self.base_size = STRIDE, BASE_SIZE
+
+    def template_from_trunk(self, f):
+        return self.neck(f, crop=True)
+
+    def search_from_trunk(self, f, zf):
+        return {"cls": self.head(zf, self.neck(f, crop=False))}
+
+
+class SiamRPNLite0(TrunkSplit, SiamRPNNet):
+    """SiamRPN / SiamRPN++ on the trunk: adjust → up-channel or depth-wise anchor head."""
+
+    def __init__(self, head: str = "depthwise", width: int = 128, anchor_num: int = 5, pretrained: bool = False):
+        trunk = _trunk(pretrained)
+        neck = AdjustLayer(trunk.out_channels, width, TEMPLATE_CELLS)
+        rpn = DepthwiseRPN(anchor_num, width, width) if head == "depthwise" else UPChannelRPN(anchor_num, width)
+        super().__init__(trunk, neck, rpn, anchor_num=anchor_num, base_size=BASE_SIZE)
+        self.stride = STRIDE
+
+    def template_from_trunk(self, f):
+        return self.rpn_head.template(self.neck(f, crop=True))
+
+    def search_from_trunk(self, f, zf):
+        cls, loc = self.rpn_head.search(self.neck(f, crop=False), zf)
+        return {"cls": cls, "loc": loc}
+
+
+class SiamBANLite0(TrunkSplit, SiamBANNet):
+    """SiamBAN on the trunk: adjust → one depth-wise box-adaptive level (cls 2, loc = exp(raw) l,t,r,b)."""
+
+    def __init__(self, width: int = 128, pretrained: bool = False):
+        trunk = _trunk(pretrained)
+        super().__init__(trunk, AdjustLayer(trunk.out_channels, width, TEMPLATE_CELLS), MultiBAN((width,)),
+                         base_size=BASE_SIZE)
+        self.stride = STRIDE
+
+    def template_from_trunk(self, f):
+        return self.head.template((self.neck(f, crop=True),))
+
+    def search_from_trunk(self, f, zf):
+        cls, loc = self.head.search((self.neck(f, crop=False),), zf)
+        return {"cls": cls, "loc": loc}
+
+
+@MODELS.register("siamfc_lite0")
+def siamfc_lite0(width: int = 128, out_scale: float = 0.001, pretrained: bool = False) -> SiamFCLite0:
+    """SiamFC on the Lite0 trunk; ``pretrained`` loads the ImageNet trunk (training), zoo weights replace all."""
+    return SiamFCLite0(width, out_scale, pretrained)
+
+
+@MODELS.register("siamrpn_lite0")
+def siamrpn_lite0(width: int = 64, anchor_num: int = 5, pretrained: bool = False) -> SiamRPNLite0:
+    """SiamRPN (up-channel correlation) on the Lite0 trunk."""
+    return SiamRPNLite0("upchannel", width, anchor_num, pretrained)
+
+
+@MODELS.register("siamrpnpp_lite0")
+def siamrpnpp_lite0(width: int = 128, anchor_num: int = 5, pretrained: bool = False) -> SiamRPNLite0:
+    """SiamRPN++ (depth-wise correlation) on the Lite0 trunk."""
+    return SiamRPNLite0("depthwise", width, anchor_num, pretrained)
+
+
+@MODELS.register("siamban_lite0")
+def siamban_lite0(width: int = 128, pretrained: bool = False) -> SiamBANLite0:
+    """SiamBAN on the Lite0 trunk."""
+    return SiamBANLite0(width, pretrained)

@@ -1,0 +1,286 @@
+"""Train a Siamese tracker family's head on the frozen Lite0 trunk, from cached trunk features.
+
+The recipe of ``configs/<family>_lite0_train.yaml`` (task ``heads``) for the models of
+:mod:`siamkit.nn.lite0_trackers` (SiamFC, SiamRPN, SiamRPN++, SiamBAN):
+
+1. **Cache.** The pairs and trunk features of the distillation recipe (:func:`siamkit.train.distill.build_cache`,
+   here without a teacher): real sequences of ``tracking_train`` split by video, plus paste pairs. A cache the
+   distillation already built for the same pairs is reused as it is (its teacher maps are ignored).
+2. **Targets.** The cache stores each pair's search box as point distances; it is read back
+   (:func:`boxes_from_point_targets`) and the family's own targets are drawn for it every step (SiamFC's
+   logistic labels, pysot's anchor labels, SiamBAN's ellipse labels; :func:`siamkit.train.tracking.targets_for`).
+3. **Train** the head with the family's losses (:data:`siamkit.train.tracking.TASK_FOR_KIND`), checkpointing
+   every ``checkpoint_every`` steps (exact resume), and **select** the step by one-pass evaluation of the
+   family's tracker on the validation videos; then a grid of tracker settings on the same videos.
+
+The test clips are never read. Shipping into the package happens only with ``--publish``.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from siamkit.config import MODELS, from_dict, to_dict
+from siamkit.data.pairs import PairConfig
+from siamkit.errors import ConfigError
+from siamkit.losses.tracking import PointTargets, weighted_total
+from siamkit.nn.backbones.efficientnet_lite import load_imagenet_weights
+from siamkit.train.distill import (
+    CachedPairs,
+    TeacherConfig,
+    _lr_at,
+    _save_checkpoint,
+    build_cache,
+    ope_auc,
+    tune_settings,
+    validation_sequences,
+)
+from siamkit.train.tracking import TASK_FOR_KIND, SourceConfig, _collate_aug, targets_for
+from siamkit.utils.io import write_json
+from siamkit.utils.progress import progress
+
+#: The box given to negative pairs' targets (they have none): the crop centre, a typical target size.
+NEGATIVE_BOX_SIDE = 64.0
+
+
+@dataclass(frozen=True)
+class HeadsExperiment:
+    """A ``task: heads`` training YAML."""
+
+    task: str
+    name: str
+    model: str
+    tracker: str  # the tracker that runs the model (validation, shipping)
+    sources: tuple[SourceConfig, ...]
+    validation: str
+    validation_videos: tuple[str, ...]
+    preset: str = "lite0"  # the tracker's preset whose settings are used while validating
+    model_config: dict[str, Any] = field(default_factory=dict)
+    targets: dict[str, Any] = field(default_factory=dict)  # options of the family's target builder
+    pairs: PairConfig = field(default_factory=PairConfig)
+    cache: str = ""
+    cache_pairs: int = 20000
+    cache_chunk: int = 500
+    loss_weights: dict[str, float] = field(default_factory=dict)  # default: the family's published weights
+    batch_size: int = 64
+    steps: int = 2000
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    val_every: int = 500
+    checkpoint_every: int = 100
+    tune: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # grid over the tracker's settings
+    seed: int = 0
+    ship: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    teacher: TeacherConfig | None = None  # the shared cache is built without one
+    trainable_blocks: int = 0  # the trunk stays frozen
+
+
+# =========================================================================== targets
+
+
+def boxes_from_point_targets(label_loc: torch.Tensor, stride: int, search_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(B×4 x1,y1,x2,y2 search-crop boxes, B negative flags) from cached B×4×S×S point distances.
+
+    Every point of a positive pair stores its distances (l, t, r, b) to the box, so the first point
+    gives the box back; negative pairs store zeros everywhere.
+    """
+    size = label_loc.shape[-1]
+    px, py = PointTargets(score_size=size, search_size=search_size, stride=stride).points[:, 0, 0]
+    ltrb = label_loc[:, :, 0, 0].double().numpy()
+    negative = ~label_loc.reshape(len(label_loc), -1).any(dim=1).numpy()
+    boxes = np.stack([px - ltrb[:, 0], py - ltrb[:, 1], px + ltrb[:, 2], py + ltrb[:, 3]], axis=1)
+    c, h = search_size / 2, NEGATIVE_BOX_SIDE / 2
+    boxes[negative] = (c - h, c - h, c + h, c + h)
+    return boxes, negative
+
+
+def family_targets(builder: Any, boxes: np.ndarray, negative: np.ndarray,
+                   rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """The family's targets for a batch of boxes, stacked into tensors."""
+    rows = [builder(box, bool(neg), rng) for box, neg in zip(boxes, negative, strict=True)]
+    return {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in rows[0]}
+
+
+# =========================================================================== model parts
+
+
+def head_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """What training changes: every tensor outside the (frozen) trunk."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+
+
+def load_head_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    unexpected = model.load_state_dict(dict(state), strict=False).unexpected_keys
+    if unexpected:
+        raise ConfigError(f"Checkpoint keys not in the model: {', '.join(unexpected[:5])}.")
+
+
+def head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+
+
+# =========================================================================== validation
+
+
+class Validator:
+    """One-pass AUC of the family's tracker, running ``model`` as it is now, on the validation videos."""
+
+    def __init__(self, exp: HeadsExperiment, sequences: Sequence[Any], folder: Path):
+        self.exp, self.sequences, self.folder = exp, sequences, folder
+
+    def __call__(self, model: nn.Module, settings: Mapping[str, Any] | None = None) -> float:
+        from siamkit import zoo
+        from siamkit.trackers import create_tracker
+
+        path = zoo.save_model(model.eval(), self.folder / "validating.safetensors", self.exp.model,
+                              {**self.exp.model_config, "pretrained": False}, {"tracker": self.exp.tracker})
+        tracker = create_tracker(self.exp.tracker, weights=str(path), device="cpu", preset=self.exp.preset,
+                                 **dict(settings or {}))
+        return ope_auc(tracker, self.sequences)
+
+
+# =========================================================================== training
+
+
+def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out: Path, validate: Validator,
+                resume: bool = False, steps: int | None = None) -> dict[str, Any]:
+    """Train the head on the cache, validating every ``val_every`` steps; the best step ends up in ``model``."""
+    steps = exp.steps if steps is None else int(steps)
+    task = TASK_FOR_KIND[model.kind](model, exp.loss_weights or None)
+    builder = targets_for(model, exp.pairs.search_size, **exp.targets)
+    params = head_parameters(model)
+    optimizer = torch.optim.AdamW(params, lr=exp.lr, weight_decay=exp.weight_decay)
+    ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
+    state = {"step": 0, "history": [], "validation": [], "best_auc": -1.0, "best_step": -1}
+    if resume and ckpt_path.exists():
+        saved = torch.load(ckpt_path, weights_only=True)
+        load_head_state(model, saved["trained"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+    generator = torch.Generator()
+    bar = progress(total=steps, desc=f"train {exp.name}", unit="step")
+    bar.update(state["step"])
+    started = time.perf_counter()
+    while state["step"] < steps:
+        step = state["step"]
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, exp)
+        model.train()
+        generator.manual_seed(exp.seed * 1_000_003 + step)  # batches and targets depend on the step only
+        batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
+        boxes, negative = boxes_from_point_targets(batch["label_loc"], model.stride, exp.pairs.search_size)
+        targets = family_targets(builder, boxes, negative, np.random.default_rng([exp.seed, step]))
+        out_maps = model.search_from_trunk(batch["xf"], model.template_from_trunk(batch["zf"]))
+        terms = task.losses(out_maps, targets)
+        loss = weighted_total(terms, task.weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 10.0)
+        optimizer.step()
+        state["step"] = step + 1
+        state["history"].append({"step": step + 1, "loss": float(loss.detach()),
+                                 **{k: float(v.detach()) for k, v in terms.items()}})
+        bar.update(1)
+        bar.set_postfix(loss=f"{state['history'][-1]['loss']:.3f}")
+        done = state["step"] == steps
+        if state["step"] % exp.val_every == 0 or done:
+            auc = validate(model)
+            state["validation"].append({"step": state["step"], "auc": auc})
+            if auc > state["best_auc"]:
+                state["best_auc"], state["best_step"] = auc, state["step"]
+                _save_checkpoint(best_path, {"trained": head_state(model), "step": state["step"]})
+        if state["step"] % exp.checkpoint_every == 0 or done:
+            _save_checkpoint(ckpt_path, {"trained": head_state(model), "optimizer": optimizer.state_dict(),
+                                         "state": state})
+    bar.close()
+    load_head_state(model, torch.load(best_path, weights_only=True)["trained"])
+    state["this_run_wall_time_s"] = round(time.perf_counter() - started, 1)
+    return state
+
+
+def run_heads(config: Mapping[str, Any], out_dir: str | Path | None = None, resume: bool = False,
+              command: str = "", source: str = "", steps: int | None = None, device: str | None = None,
+              publish: bool = False, **_: Any) -> dict[str, Any]:
+    """Cache → train → select → tune, as the module docstring says; ships only when ``publish`` is asked."""
+    from siamkit import zoo
+
+    zoo._ensure_registered()
+    exp = from_dict(HeadsExperiment, _collate_aug(config), where=source or "heads experiment")
+    if device not in (None, "cpu"):
+        raise ConfigError("The heads recipe trains on cached CPU features; run it without --device.")
+    base = Path.cwd()
+    out = Path(out_dir) if out_dir is not None else base / "runs" / exp.name
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(exp.seed)
+    model = MODELS.build(exp.model, **exp.model_config)
+    if not hasattr(model, "search_from_trunk"):
+        raise ConfigError(f"Model {exp.model!r} does not split at the trunk.", hint="Use a *_lite0 tracker model.")
+    load_imagenet_weights(model.backbone.body)
+    cache_dir = Path(exp.cache) if exp.cache else out / "cache"
+    cache_dir = cache_dir if cache_dir.is_absolute() else base / cache_dir
+    started = time.perf_counter()
+    paths = build_cache(exp, model, cache_dir, base)
+    cache_time = time.perf_counter() - started
+    sequences = validation_sequences(exp, base)
+    with tempfile.TemporaryDirectory(prefix="siamkit-validate-") as tmp:
+        validate = Validator(exp, sequences, Path(tmp))
+        state = train_heads(model, CachedPairs(paths), exp, out, validate, resume=resume, steps=steps)
+        if exp.tune:
+            tuned, trials = tune_settings(lambda settings: validate(model, settings), {}, exp.tune)
+        else:
+            tuned, trials = {}, []
+    results = {
+        "experiment": exp.name,
+        "config": source,
+        "command": command,
+        "tracker": exp.tracker,
+        "preset": exp.preset,
+        "steps": state["step"],
+        "best_step": state["best_step"],
+        "validation_auc_at_best_step": state["best_auc"],
+        "validation": state["validation"],
+        "validation_videos": list(exp.validation_videos),
+        "tracker_settings": tuned,
+        "tuning": trials,
+        "validation_auc_tuned": max((t["auc"] for t in trials), default=state["best_auc"]),
+        "cache_pairs": exp.cache_pairs,
+        "cache_build_s": round(cache_time, 1),
+        "total_wall_time_s": round(time.perf_counter() - started, 1),
+        "machine": f"{platform.machine()} {platform.processor()}, {torch.get_num_threads()} torch threads",
+        "final_losses": state["history"][-1] if state["history"] else None,
+    }
+    write_json(out / "results.json", results)
+    meta = {**exp.meta, "task": "tracking", "tracker": exp.tracker, "tracker_settings": tuned,
+            "recipe": {k: results[k] for k in ("config", "command", "steps", "best_step", "validation_videos",
+                                               "validation_auc_tuned", "total_wall_time_s", "machine")}
+            | {"data": [to_dict(s) for s in exp.sources], "seed": exp.seed}}
+    model_config = {**exp.model_config, "pretrained": False}
+    results["weights"] = str(zoo.save_model(model.eval(), out / f"{exp.name}.safetensors", exp.model, model_config,
+                                            meta))
+    if exp.ship and publish:
+        ship = Path(exp.ship) if Path(exp.ship).is_absolute() else base / exp.ship
+        results["shipped"] = str(zoo.save_model(model, ship, exp.model, model_config, meta))
+    write_json(out / "results.json", results)
+    return results
+
+
+def _register() -> None:
+    from siamkit.train.tasks import TASKS
+
+    if "heads" not in TASKS:
+        TASKS.register("heads")(run_heads)
+
+
+_register()
