@@ -112,3 +112,17 @@ def test_a_model_that_does_not_split_at_the_trunk_is_refused(tiny_recipe, tmp_pa
     data = dict(tiny_recipe("siamban_lite0"), model="siamban_alexnet")
     with pytest.raises(heads.ConfigError, match="does not split at the trunk"):
         heads.run_heads(data, out_dir=tmp_path / "run")
+
+
+def test_distractor_pairs_swap_templates_among_positive_pairs_only():
+    g = torch.Generator().manual_seed(0)
+    batch = {"zf": torch.arange(8.0).reshape(8, 1, 1, 1).expand(8, 2, 3, 3).clone()}
+    negative = np.array([False, False, True, False, False, False, True, False])
+    flags = heads.make_distractor_pairs(batch, negative, 0.5, g)
+    owner = batch["zf"][:, 0, 0, 0].long().numpy()  # which pair's template each sample now holds
+    swapped = owner != np.arange(8)
+    assert swapped.sum() == 4 and not swapped[negative].any()  # half the batch, taken from positives only
+    assert flags[swapped].all() and (flags == (negative | swapped)).all()
+    assert set(owner[swapped]) == set(np.flatnonzero(swapped))  # templates move among the chosen pairs
+    unchanged = heads.make_distractor_pairs({"zf": torch.zeros(2, 1, 1, 1)}, np.array([True, False]), 1.0, g)
+    assert unchanged.tolist() == [True, False]  # fewer than two positives: nothing to swap

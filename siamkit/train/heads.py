@@ -72,6 +72,9 @@ class HeadsExperiment:
     cache_pairs: int = 20000
     cache_chunk: int = 500
     loss_weights: dict[str, float] = field(default_factory=dict)  # default: the family's published weights
+    # Share of each batch turned into distractor pairs (DaSiamRPN): a search crop with its object, paired with
+    # another pair's template, so the object is a negative (0: only the cache's negative pairs).
+    distractor_pairs: float = 0.0
     batch_size: int = 64
     steps: int = 2000
     lr: float = 1e-3
@@ -104,6 +107,24 @@ def boxes_from_point_targets(label_loc: torch.Tensor, stride: int, search_size: 
     c, h = search_size / 2, NEGATIVE_BOX_SIDE / 2
     boxes[negative] = (c - h, c - h, c + h, c + h)
     return boxes, negative
+
+
+def make_distractor_pairs(batch: dict[str, torch.Tensor], negative: np.ndarray, share: float,
+                          generator: torch.Generator) -> np.ndarray:
+    """Give ``share`` of the batch's positive pairs another pair's template (in place); → the new negative flags.
+
+    The search crop keeps its object and box, so that object's cells become negatives of the template it is
+    not: the distractor-aware training of DaSiamRPN, with distractors drawn from other videos and classes.
+    """
+    positive = np.flatnonzero(~negative)
+    count = min(len(positive), int(round(share * len(negative))))
+    if count < 2:
+        return negative
+    chosen = positive[torch.randperm(len(positive), generator=generator)[:count].numpy()]
+    batch["zf"][chosen] = batch["zf"][np.roll(chosen, 1)]
+    negative = negative.copy()
+    negative[chosen] = True
+    return negative
 
 
 def family_targets(builder: Any, boxes: np.ndarray, negative: np.ndarray,
@@ -181,6 +202,8 @@ def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out:
         generator.manual_seed(exp.seed * 1_000_003 + step)  # batches and targets depend on the step only
         batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
         boxes, negative = boxes_from_point_targets(batch["label_loc"], model.stride, exp.pairs.search_size)
+        if exp.distractor_pairs:
+            negative = make_distractor_pairs(batch, negative, exp.distractor_pairs, generator)
         targets = family_targets(builder, boxes, negative, np.random.default_rng([exp.seed, step]))
         out_maps = model.search_from_trunk(batch["xf"], model.template_from_trunk(batch["zf"]))
         terms = task.losses(out_maps, targets)
