@@ -33,8 +33,9 @@ def test_version():
     assert result.returncode == 0 and result.stdout.strip() == f"siamkit {siamkit.__version__}"
 
 
-def test_siamkit_errors_print_one_line_and_exit_2(capsys, tmp_path):
+def test_siamkit_errors_print_one_line_and_exit_2(capsys, tmp_path, monkeypatch):
     # a SiamkitError (here DataError: the image is missing) → one line on stderr, status 2
+    monkeypatch.delenv("SIAMKIT_DEBUG", raising=False)  # an earlier in-process ``--debug`` run sets it
     with pytest.raises(SystemExit) as info:
         main(["verify", str(tmp_path / "a.png"), str(tmp_path / "b.png")])
     assert info.value.code == 2
