@@ -75,12 +75,25 @@ def row(result) -> list[float | None]:
     return [float(v) for v in result.box] + [score]
 
 
-def run_case(args: dict, clip: str) -> list[list[float | None]]:
+def create(name: str, **args):
+    """``create_tracker`` after ``torch.manual_seed(SEED)``; a tracker without shipped weights gets a
+    random network (asked for with ``weights="none"`` where a missing one is an error)."""
     from siamkit import create_tracker
+    from siamkit.errors import WeightsError
 
-    args = dict(args)
     torch.manual_seed(SEED)
-    tracker = create_tracker(args.pop("name"), **args)
+    try:
+        return create_tracker(name, **args)
+    except WeightsError:
+        if name not in RANDOM or "weights" in args:
+            raise
+    torch.manual_seed(SEED)
+    return create_tracker(name, weights="none", **args)
+
+
+def run_case(args: dict, clip: str) -> list[list[float | None]]:
+    args = dict(args)
+    tracker = create(args.pop("name"), **args)
     images, box = load_clip(clip)
     tracker.init(images[0], tuple(box))
     return [row(tracker.track(f)) for f in images[1:]]
@@ -90,8 +103,7 @@ def run_batched(name: str) -> list[list[list[float | None]]]:
     """Both clips' targets advanced in lock-step by one BatchedTracker (frames of two sizes)."""
     from siamkit.trackers.batched import BatchedTracker
 
-    torch.manual_seed(SEED)
-    bt = BatchedTracker.create(name, device="cpu")
+    bt = BatchedTracker(create(name, device="cpu"))
     clips = [load_clip(c) for c in CLIPS]
     bt.add([c[0][0] for c in clips], np.stack([c[1] for c in clips]))
     out: list[list[list[float | None]]] = []
