@@ -75,6 +75,6 @@ def test_export_cli(tmp_path):
     from siamkit.cli import _register_commands, app
 
     _register_commands()
-    result = CliRunner().invoke(app, ["export", "siamrpnpp_alexnet", "--onnx", str(tmp_path)])
+    result = CliRunner().invoke(app, ["export", "siamrpnpp_alexnet", "--weights", "none", "--onnx", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "search.onnx").exists() and "onnxruntime vs PyTorch" in result.output

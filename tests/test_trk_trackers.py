@@ -96,7 +96,7 @@ def test_tracker_runs_on_a_real_clip(name, crossing, caplog):
 def test_full_size_alexnet_model_runs(crossing):
     frames, box = crossing
     torch.manual_seed(0)
-    tracker = create_tracker("siamrpnpp_alexnet", device="cpu")
+    tracker = create_tracker("siamrpnpp_alexnet", weights="none", device="cpu")
     tracker.init(frames[0], box)
     for frame in frames[1:3]:
         assert_valid(tracker.track(frame).box, frame)
@@ -384,3 +384,14 @@ def test_torch_frames_give_the_same_boxes(crossing):
     b.init(torch.from_numpy(frames[0]), box)
     for f in frames[1:3]:
         np.testing.assert_allclose(a.track(f).box, b.track(torch.from_numpy(f)).box, atol=1e-9)
+
+
+def test_a_tracker_without_trained_weights_is_an_error_unless_random_weights_are_asked_for(caplog):
+    from siamkit.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="No trained weights ship for siammask") as err:
+        create_tracker("siammask", device="cpu")
+    assert "--weights none" in err.value.hint and "nanotrack_lite0" in err.value.hint
+    with caplog.at_level("WARNING"):
+        tracker = create_tracker("siammask", weights="none", device="cpu")
+    assert tracker.name == "siammask" and "randomly initialised" in caplog.text

@@ -36,6 +36,7 @@ log = logging.getLogger("siamkit")
 
 State = dict[str, Any]
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # packaged; ./configs links here
+RANDOM_WEIGHTS = "none"  # weights="none": a randomly initialised network, asked for explicitly
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".model", ".ckpt", ".tar")
 
 
@@ -348,15 +349,24 @@ def build_model(
     """Build ``architecture`` and load ``weights`` (zoo name, .safetensors, or a third-party checkpoint).
 
     ``weights=None`` uses the weights shipped for this tracker (a zoo entry whose sidecar says
-    ``meta.tracker: <tracker>``) unless ``options`` customise the network; without any, the
-    model is randomly initialised and a warning says its boxes are meaningless.
+    ``meta.tracker: <tracker>``); where none ships it is an error, so that nobody tracks with a random
+    network by accident. A random network is built only when asked for — ``weights="none"``
+    (``--weights none``) or ``model_options`` that describe another network than any shipped one —
+    and a warning says its boxes are meaningless.
     """
     from siamkit import zoo
 
     zoo._ensure_registered()
     if weights is None and not options:  # custom model options describe another network
         weights = shipped_weights(tracker, architecture)
-    if weights is None:
+        if weights is None:
+            trained = sorted({str(e.meta["tracker"]) for e in zoo.list_models() if e.meta.get("tracker")})
+            raise WeightsError(
+                f"No trained weights ship for {tracker} ({architecture}).",
+                hint=f"Pass --weights (a zoo name or a file), use a tracker with weights ({', '.join(trained)}), "
+                     f"or --weights {RANDOM_WEIGHTS} for a randomly initialised network (meaningless boxes).",
+            )
+    if weights is None or str(weights).lower() == RANDOM_WEIGHTS:
         log.warning(
             "%s: no weights given, using a randomly initialised %s (boxes will be meaningless).",
             tracker,
