@@ -206,9 +206,16 @@ def target_boxes(first: np.ndarray, n: int, size: tuple[int, int]) -> np.ndarray
 
 
 def make_tracker(name: str, device: str, options: dict[str, Any], weights: str | None = None):
+    """The tracker with its shipped weights, or a random network where none ship (speed does not depend on them)."""
+    from siamkit.errors import WeightsError
     from siamkit.trackers import create_tracker
 
-    return create_tracker(name, weights=weights, device=device, **options)
+    try:
+        return create_tracker(name, weights=weights, device=device, **options)
+    except WeightsError:
+        if weights is not None:
+            raise
+        return create_tracker(name, weights="none", device=device, **options)
 
 
 def capture_search(tracker) -> dict[str, Any]:
