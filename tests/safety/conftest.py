@@ -1,4 +1,8 @@
-"""Shared by the safety tests: run the ``siamkit`` command line in-process, as a user would."""
+"""Shared by the safety tests: run the ``siamkit`` command line in-process, as a user would.
+
+``tests/safety`` is a package, so this conftest is ``safety.conftest`` and does not shadow
+``tests/conftest.py`` for the modules that ``from conftest import shared_path``.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """``cli("track", path, "--box", …)`` → (exit code, stdout, stderr)."""
-    monkeypatch.delenv("SIAMKIT_DEBUG", raising=False)  # ``--debug`` sets it for the process; undone after the test
+    # ``--debug`` sets SIAMKIT_DEBUG=1 for the whole process; pinning it here undoes that after the test
+    # (delenv of an absent variable would record nothing to undo)
+    monkeypatch.setenv("SIAMKIT_DEBUG", "0")
     return lambda *args: run_cli(capsys, *args)
 
 

@@ -171,7 +171,8 @@ def _siamkit_with_file_size_limit(args, limit_bytes=8000):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes then fail with EFBIG instead of killing
 
     run = subprocess.run([sys.executable, "-m", "siamkit", *map(str, args)], preexec_fn=limit, capture_output=True,
-                         text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", "SIAMKIT_PROGRESS": "0"})
+                         text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", "SIAMKIT_PROGRESS": "0",
+                                                        "SIAMKIT_DEBUG": "0"})
     return run.returncode, run.stderr
 
 
