@@ -59,6 +59,8 @@ def test_track_a_folder_and_save_json_and_csv(folder, tmp_path, capsys):
         "40,30,21,26",
         "--tracker",
         "siamrpnpp_alexnet",
+        "--weights",
+        "none",
         "--device",
         "cpu",
         "--save",
@@ -154,7 +156,8 @@ def test_track_with_zoo_weights(folder, tmp_path, capsys):
 def test_several_targets_and_an_annotated_video(folder, tmp_path, capsys):
     video, boxes = tmp_path / "out.mp4", tmp_path / "boxes.json"
     code, out, _ = run_ok(capsys, "track", str(folder), "--box", "40,30,21,26", "--box", "5,5,20,20", "--tracker",
-                          "siamrpnpp_alexnet", "--device", "cpu", "--out", str(video), "--save", str(boxes))
+                          "siamrpnpp_alexnet", "--weights", "none", "--device", "cpu", "--out", str(video),
+                          "--save", str(boxes))
     assert code == 0 and "2 target(s) through 3 frames" in out
     assert read_boxes(boxes).shape == (3, 2, 4)
     assert len(list(FrameSource(video))) == 3
