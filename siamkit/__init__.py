@@ -25,7 +25,7 @@ _PUBLIC = {
     "load_model": "siamkit.zoo",
     "save_model": "siamkit.zoo",
     "list_models": "siamkit.zoo",
-    "open_dataset": "siamkit.data.sequences",
+    "open_dataset": "siamkit.data.benchmarks",
     "run_evaluation": "siamkit.eval.tracking.runner",
     "make_report": "siamkit.eval.tracking.report",
     "Gallery": "siamkit.index",

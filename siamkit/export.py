@@ -3,8 +3,9 @@
 The template branch maps the exemplar crop to template features once per target; the search
 branch takes a search crop *and those features as runtime inputs* (the correlation kernel is
 an input, not a constant), so a deployment runs the template graph once and the search graph
-every frame. Both ONNX (checked against PyTorch with onnxruntime) and TorchScript are written,
-with a ``model.json`` that describes inputs, outputs and the tracker's settings.
+every frame (the split: :mod:`siamkit.nn.branches`). Both ONNX (checked against PyTorch with
+onnxruntime) and TorchScript are written, with a ``model.json`` that describes inputs, outputs
+and the tracker's settings.
 """
 
 from __future__ import annotations
@@ -21,82 +22,11 @@ import torch
 from torch import nn
 
 from siamkit.errors import NotAvailableError
+from siamkit.nn.branches import SearchBranch, TemplateBranch, split_model
+
+__all__ = ["SearchBranch", "TemplateBranch", "check_onnx", "export_model", "export_tracker", "split_model"]
 
 log = logging.getLogger("siamkit.export")
-
-
-def _flatten(features: Any) -> tuple[list[torch.Tensor], Any]:
-    """Flatten nested tuples/lists of tensors; return the tensors and a structure to rebuild them."""
-    if isinstance(features, torch.Tensor):
-        return [features], None
-    tensors, structure = [], []
-    for item in features:
-        flat, sub = _flatten(item)
-        structure.append((len(flat), sub))
-        tensors += flat
-    return tensors, (type(features).__name__, structure)
-
-
-def _unflatten(tensors: list[torch.Tensor], structure: Any) -> Any:
-    if structure is None:
-        return tensors[0]
-    kind, parts = structure
-    out, start = [], 0
-    for count, sub in parts:
-        out.append(_unflatten(tensors[start : start + count], sub))
-        start += count
-    return tuple(out) if kind == "tuple" else out
-
-
-class TemplateBranch(nn.Module):
-    """z (1×3×E×E float, the network's colour order) → template features, flattened."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(_flatten(self.model.template(z))[0])
-
-
-class SearchBranch(nn.Module):
-    """(x, *template features) → the head's outputs in a fixed order."""
-
-    def __init__(self, model: nn.Module, structure: Any, keys: list[str]):
-        super().__init__()
-        self.model = model
-        self.structure = structure
-        self.keys = keys
-
-    def forward(self, x: torch.Tensor, *features: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model.search(x, _unflatten(list(features), self.structure))
-        if isinstance(out, torch.Tensor):
-            return (out,)
-        return tuple(out[k] for k in self.keys)
-
-
-def split_model(model: nn.Module) -> tuple[TemplateBranch, SearchBranch, dict[str, Any]]:
-    """Wrap a tracker network as its two branches, with example inputs and names."""
-    model = model.eval().cpu()
-    e, s = int(model.exemplar_size), int(model.instance_size)
-    z = torch.rand(1, 3, e, e) * 255
-    x = torch.rand(1, 3, s, s) * 255
-    with torch.no_grad():
-        zf = model.template(z)
-        flat, structure = _flatten(zf)
-        out = model.search(x, zf)
-    keys = ["cls"] if isinstance(out, torch.Tensor) else [k for k, v in out.items() if isinstance(v, torch.Tensor)]
-    info = {
-        "exemplar_size": e,
-        "instance_size": s,
-        "template_inputs": ["z"],
-        "template_outputs": [f"zf{i}" for i in range(len(flat))],
-        "search_inputs": ["x"] + [f"zf{i}" for i in range(len(flat))],
-        "search_outputs": keys,
-        "example": {"z": z, "x": x, "zf": flat},
-    }
-    # eval() on the wrappers too: exporters restore the wrapper's mode, recursively, afterwards
-    return TemplateBranch(model).eval(), SearchBranch(model, structure, keys).eval(), info
 
 
 def export_model(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from siamkit.data.sequences import open_dataset
+from siamkit.data.benchmarks import open_dataset
 from siamkit.errors import ConfigError, NotAvailableError
 from siamkit.eval.tracking.ope import box_iou
 from siamkit.trackers import available_trackers, create_tracker

@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from siamkit.data.benchmarks import read_got10k, read_lasot, read_nfs, read_otb, read_trackingnet, read_uav, read_vot
-from siamkit.data.sequences import open_dataset, parse_spec, polygon_to_box, read_numbers
+from siamkit.data.benchmarks import (
+    open_dataset,
+    parse_spec,
+    read_got10k,
+    read_lasot,
+    read_nfs,
+    read_otb,
+    read_trackingnet,
+    read_uav,
+    read_vot,
+)
+from siamkit.data.sequences import polygon_to_box, read_numbers
 from siamkit.errors import DataError
 
 

@@ -8,7 +8,8 @@ import pytest
 from conftest import shared_path
 
 from siamkit.config import TRACKERS
-from siamkit.data.sequences import Sequence, open_dataset
+from siamkit.data.benchmarks import open_dataset
+from siamkit.data.sequences import Sequence
 from siamkit.errors import ConfigError, DataError
 from siamkit.eval.tracking import results_io as rio
 from siamkit.eval.tracking.runner import EvalJob, evaluate_run, run_evaluation, run_supervised

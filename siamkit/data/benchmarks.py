@@ -1,4 +1,5 @@
-"""Readers for tracking benchmarks: OTB, VOT, GOT-10k, LaSOT, UAV123, NfS, TrackingNet.
+"""Readers for tracking benchmarks: OTB, VOT, GOT-10k, LaSOT, UAV123, NfS, TrackingNet, and
+``open_dataset("kind:PATH")`` that picks the reader.
 
 Every reader returns a lazy :class:`~siamkit.data.sequences.Dataset` of
 :class:`~siamkit.data.sequences.Sequence` objects with 0-based ``(x, y, w, h)`` ground truth.
@@ -463,7 +464,7 @@ def _single(path: str, box: str | None = None, name: str | None = None, **_: Any
 
 
 def open_kind(kind: str, path: str, **options: Any) -> Dataset:
-    """Dispatch a parsed dataset spec to its reader (see :func:`siamkit.data.sequences.open_dataset`)."""
+    """Dispatch a parsed dataset spec to its reader (see :func:`open_dataset`)."""
     if kind in ("otb", "otb100", "otb2013"):
         return read_otb(path, protocol=kind)
     if kind == "vot":
@@ -485,3 +486,34 @@ def open_kind(kind: str, path: str, **options: Any) -> Dataset:
         hint="Use otb, otb100, otb2013, vot, got10k, lasot, uav123, uav20l, uav123_10fps, nfs, trackingnet, "
         "video or folder.",
     )
+
+
+def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
+    """Split ``"kind:PATH?key=value&…"`` into (kind, path, options)."""
+    if ":" not in spec:
+        raise DataError(
+            f"Dataset spec {spec!r} has no kind.",
+            hint="Write KIND:PATH, e.g. otb:../shared/data/tracking, got10k:ROOT?split=val, video:a.mp4?box=x,y,w,h.",
+        )
+    kind, rest = spec.split(":", 1)
+    options: dict[str, str] = {}
+    if "?" in rest:
+        rest, query = rest.split("?", 1)
+        for item in query.split("&"):
+            if item:
+                key, _, value = item.partition("=")
+                options[key] = value
+    return kind.lower(), rest, options
+
+
+def open_dataset(spec: str, **options: Any) -> Dataset:
+    """Open a benchmark from a spec string, e.g. ``open_dataset("otb:../shared/data/tracking")``.
+
+    Kinds: ``otb`` (plain OTB layout, no protocol quirks), ``otb100``/``otb2013`` (official
+    frame ranges and Tiger1's init skip), ``vot``, ``got10k`` (``?split=train|val|test``),
+    ``lasot``, ``uav123``/``uav20l``/``uav123_10fps``, ``nfs`` (``?fps=30|240``),
+    ``trackingnet`` (``?split=TEST``), ``video``/``folder`` (``?box=x,y,w,h``).
+    """
+    kind, path, spec_options = parse_spec(spec)
+    merged = {**spec_options, **options}
+    return open_kind(kind, path, **merged)

@@ -11,7 +11,7 @@ a horizontal flip, greyscale for the whole pair. The target box is carried throu
 exactly, so it lands where the labels say.
 
 Sources: tracks from benchmark folders (OTB layout, GOT-10k, LaSOT via
-:func:`siamkit.data.sequences.open_dataset`), ImageNet-VID-style XML folders, COCO-style JSON
+:func:`siamkit.data.benchmarks.open_dataset`), ImageNet-VID-style XML folders, COCO-style JSON
 (boxes and polygon masks), mask images, and unlabelled photographs (self-supervised pairs: a
 random box, the search image a randomly scaled/shifted copy of the photo).
 
@@ -320,7 +320,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def tracks_from_dataset(spec: str, names: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> list[Track]:
     """Tracks of a benchmark opened with ``open_dataset(spec)`` (e.g. ``"otb:../shared/data/tracking"``,
     ``"got10k:ROOT?split=train"``, ``"lasot:ROOT"``); absent/NaN frames are skipped."""
-    from siamkit.data.sequences import open_dataset
+    from siamkit.data.benchmarks import open_dataset
 
     dataset = open_dataset(spec)
     if names is not None:

@@ -1,10 +1,11 @@
-"""Tracking sequences: frames + ground truth, read lazily, and ``open_dataset("otb:ROOT")``.
+"""Tracking sequences: frames + ground truth, read lazily, and the lazy :class:`Dataset` of them.
 
 A :class:`Sequence` holds the frame paths (or a video file), the ground truth as an N×4
 float64 array of 0-based ``(x, y, w, h)`` boxes with NaN rows for frames without a target,
 sequence attributes, optional per-frame absent/cover flags and VOT polygons and tags, the index
 of the frame the tracker is initialised on and the range of frames that is scored. Frames are
-decoded only when asked for. Benchmark readers live in :mod:`siamkit.data.benchmarks`.
+decoded only when asked for. Benchmark readers and ``open_dataset("otb:ROOT")`` live in
+:mod:`siamkit.data.benchmarks`.
 
 Ground-truth text files: one box per line, values separated by commas, tabs, spaces or
 semicolons (OTB mixes all of these); ``NaN`` marks an unannotated frame; 8 values are a VOT
@@ -328,34 +329,11 @@ def _listing(names: list[str]) -> str:
     return f"Available: {shown}."
 
 
-def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
-    """Split ``"kind:PATH?key=value&…"`` into (kind, path, options)."""
-    if ":" not in spec:
-        raise DataError(
-            f"Dataset spec {spec!r} has no kind.",
-            hint="Write KIND:PATH, e.g. otb:../shared/data/tracking, got10k:ROOT?split=val, video:a.mp4?box=x,y,w,h.",
-        )
-    kind, rest = spec.split(":", 1)
-    options: dict[str, str] = {}
-    if "?" in rest:
-        rest, query = rest.split("?", 1)
-        for item in query.split("&"):
-            if item:
-                key, _, value = item.partition("=")
-                options[key] = value
-    return kind.lower(), rest, options
+def __getattr__(name: str) -> Any:
+    # ``open_dataset`` and ``parse_spec`` moved to siamkit.data.benchmarks (which reads the
+    # benchmarks these build on); older imports from this module still find them there.
+    if name in ("open_dataset", "parse_spec"):
+        from siamkit.data import benchmarks
 
-
-def open_dataset(spec: str, **options: Any) -> Dataset:
-    """Open a benchmark from a spec string, e.g. ``open_dataset("otb:../shared/data/tracking")``.
-
-    Kinds: ``otb`` (plain OTB layout, no protocol quirks), ``otb100``/``otb2013`` (official
-    frame ranges and Tiger1's init skip), ``vot``, ``got10k`` (``?split=train|val|test``),
-    ``lasot``, ``uav123``/``uav20l``/``uav123_10fps``, ``nfs`` (``?fps=30|240``),
-    ``trackingnet`` (``?split=TEST``), ``video``/``folder`` (``?box=x,y,w,h``).
-    """
-    from siamkit.data import benchmarks
-
-    kind, path, spec_options = parse_spec(spec)
-    merged = {**spec_options, **options}
-    return benchmarks.open_kind(kind, path, **merged)
+        return getattr(benchmarks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

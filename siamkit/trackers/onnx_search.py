@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from siamkit.errors import ConfigError
-from siamkit.export import SearchBranch
-from siamkit.export import _flatten as flatten_features
+from siamkit.nn.branches import SearchBranch, flatten_features, output_keys
 
 __all__ = ["OrtSearch", "PRECISIONS", "record_search_inputs", "use_onnxruntime"]
 
@@ -94,7 +93,7 @@ def _export_search(model: torch.nn.Module, x: torch.Tensor, zf: Any) -> tuple[by
     flat, structure = flatten_features(zf)
     with torch.no_grad():
         out = model.search(x, zf)
-    keys = ["cls"] if isinstance(out, torch.Tensor) else [k for k, v in out.items() if isinstance(v, torch.Tensor)]
+    keys = output_keys(out)
     branch = SearchBranch(model, structure, keys).eval()
     names = ["x"] + [f"zf{i}" for i in range(len(flat))]
     buffer = io.BytesIO()

@@ -268,7 +268,7 @@ def targets_for(model: nn.Module, search_size: int, **options: Any):
 class SourceConfig:
     """One data source of a training YAML.
 
-    ``kind``: ``dataset`` (``spec`` for :func:`~siamkit.data.sequences.open_dataset`, optional
+    ``kind``: ``dataset`` (``spec`` for :func:`~siamkit.data.benchmarks.open_dataset`, optional
     ``names``/``exclude``), ``vid`` (``root``), ``coco`` (``annotations`` + ``images``), or
     ``photos`` (``folders``, image files for self-supervised pairs; ``packages`` names installed
     Python packages whose data folders to use: ``matplotlib``, ``sklearn``).

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from siamkit.data.sequences import open_dataset
+from siamkit.data.benchmarks import open_dataset
 from siamkit.errors import DataError
 from siamkit.eval.tracking.ope import NORM_THRESHOLDS, OVERLAP_THRESHOLDS, PIXEL_THRESHOLDS
 from siamkit.eval.tracking.runner import METRICS_FILE, evaluate_run, load_run

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from siamkit.data.sequences import Dataset, Sequence, open_dataset
+from siamkit.data.benchmarks import open_dataset
+from siamkit.data.sequences import Dataset, Sequence
 from siamkit.errors import ConfigError, DataError
 from siamkit.eval.tracking import results_io as rio
 from siamkit.utils.io import write_json
