@@ -122,6 +122,30 @@ def test_clips(d: dict) -> str:
             f"(cached features), {recipe.get('total_wall_time_s', 0) / 60:.0f} min of training and tuning on CPU.")
 
 
+def test_clips_families(d: dict) -> str:
+    """Every trained tracker family on the test clips: AUC and FPS in PyTorch and onnxruntime, beside the peers."""
+    trackers, verdicts = d["trackers"], d.get("verdict", {})
+    csrt = trackers["opencv:csrt"]
+    families = [name for name in trackers if "," not in name and not name.startswith("opencv:")]
+    rows = []
+    for name in sorted(families, key=lambda n: -trackers[n]["success_auc"]):
+        m, ort = trackers[name], trackers.get(f"{name}, onnxruntime fp32", {})
+        v = verdicts.get(name, {})
+        rows.append([f"`{name}`", f"`{Path(d['weights'][name]).stem}`", num(m["success_auc"]),
+                     num(m["precision_20px"]), f"{v.get('auc_ratio_vs_csrt', 0):.2f}×",
+                     "yes" if v.get("meets_family_goal") else "**no**", num(m.get("fps"), 1), num(ort.get("fps"), 1)])
+    for name in sorted(n for n in trackers if n.startswith("opencv:")):
+        m = trackers[name]
+        rows.append([f"`{name.split(' ')[0]}`", "–", num(m["success_auc"]), num(m["precision_20px"]),
+                     f"{m['success_auc'] / csrt['success_auc']:.2f}×", "–", num(m.get("fps"), 1), "–"])
+    load = d["machine"]
+    return (table(["tracker", "weights", "success AUC", "precision @20 px", "AUC / CSRT's", "≥ 0.9× CSRT",
+                   f"FPS torch ({load['threads']} threads)", "FPS onnxruntime"], rows)
+            + f"\n\nAll {len(d['clips'])} shared clips, scored once per model (the test set: nothing was trained, "
+            f"tuned or selected on them), all rows in one run on {load['cpus']} cores, {load['threads']} threads per "
+            f"tracker, load average {load['load_average_1m_at_start']}–{load['load_average_1m_at_end']}.")
+
+
 def metric_learning(d: dict) -> str:
     """Shipped similarity models on their test splits (scored once) beside the baselines of the same run."""
     tasks = {
@@ -320,6 +344,7 @@ RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
     "siamfc_heldout": ("siamfc_cpu_heldout", siamfc_heldout),
     "cpu_heldout": ("cpu_heldout", cpu_heldout),
     "test_clips": ("test_clips_nanotrack_lite0", test_clips),
+    "test_clips_families": ("test_clips_families", test_clips_families),
     "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
     "parity": ("parity", parity),
     "tracking_speed": ("tracking_speed", tracking_speed),

