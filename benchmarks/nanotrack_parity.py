@@ -330,34 +330,23 @@ def onnx_parity(clips=(("Biker", 8), ("dtb_Gull2", 5), ("vot_car1", 20))) -> dic
     Same crops (real frames) into both; the head graph and siamkit's head get the ONNX features.
     """
     try:
-        import onnx
-        import onnxruntime as ort
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
     except ImportError as exc:
         return {"skipped": str(exc)}
     from siamkit.importers.nanotrack import load_nanotrack
     from siamkit.ops.crop import crop_numpy
+    from siamkit.utils.onnx import cpu_session
 
     files = {1: ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"),
              2: ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"),
              3: ("nanotrack_backbone.onnx", "nanotrack_head.onnx")}
 
-    def session(path: Path, dynamic: bool):
-        graph = onnx.load(str(path))
-        if dynamic:  # the template goes through the 255 px backbone graph too
-            for value in (graph.graph.input[0], graph.graph.output[0]):
-                for i, dim in enumerate(value.type.tensor_type.shape.dim[2:]):
-                    dim.dim_param = f"side{i}_{value.name}"
-            del graph.graph.value_info[:]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        return ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
-
     out: dict = {}
     for v in VERSIONS:
         folder = PEERS / f"nanotrack_v{v}"
         model = load_nanotrack(weights_of(v))
-        backbone, head = session(folder / files[v][0], True), session(folder / files[v][1], False)
+        backbone, head = cpu_session(folder / files[v][0], dynamic_spatial=True), cpu_session(folder / files[v][1])
         worst = dict.fromkeys(("template_features", "search_features", "logits", "log_distances",
                                "distances_relative", "feature_peak"), 0.0)
         for clip, index in clips:

@@ -131,19 +131,14 @@ def write_gif(video: Path, gif: Path, every: int = 3, width: int = 320) -> None:
     import cv2
     from PIL import Image
 
-    capture = cv2.VideoCapture(str(video))
+    from siamkit.video import video_frames
+
     images = []
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
+    for index, frame in enumerate(video_frames(video)):
         if index % every == 0:
             scale = width / frame.shape[1]
             small = cv2.resize(frame, (width, round(frame.shape[0] * scale)), interpolation=cv2.INTER_AREA)
             images.append(Image.fromarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)))
-        index += 1
-    capture.release()
     if images:
         images[0].save(gif, save_all=True, append_images=images[1:], duration=120, loop=0, optimize=True)
 

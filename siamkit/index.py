@@ -40,10 +40,10 @@ import numpy as np
 from siamkit.errors import ConfigError, DataError, NotAvailableError
 from siamkit.utils.io import atomic_write, write_json
 from siamkit.utils.progress import progress
+from siamkit.video import IMAGE_SUFFIXES
 
 KINDS = ("flat", "ivf", "hnsw")
 METRICS = ("cosine", "ip", "l2")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 FORMAT_VERSION = 1
 FILES = ("gallery.json", "index.faiss", "vectors.npy", "ids.json", "metadata.json")
 

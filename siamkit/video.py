@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 from siamkit.errors import VideoError
 from siamkit.utils.io import atomic_write
 
+#: Image files siamkit reads (frames, identity folders, galleries): the one list.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 # Codecs that OpenCV's bundled FFmpeg can write without an H.264 encoder.
 CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".webm": "VP80"}
@@ -48,6 +50,46 @@ def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     if image is None:
         raise VideoError(f"Cannot read the image {path}.", hint="The file is corrupt or not an image.")
     return image
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Image files of a folder sorted by the number in their name (``1.jpg`` < ``10.jpg``); hidden files skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VideoError(f"Frame folder {folder} does not exist.", hint="Check the dataset root and its layout.")
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+
+    def key(p: Path) -> tuple[int, str]:
+        digits = re.findall(r"\d+", p.stem)
+        return (int(digits[-1]) if digits else -1, p.name)
+
+    return sorted(files, key=key)
+
+
+def open_video(path: str | Path) -> cv2.VideoCapture:
+    """An opened ``cv2.VideoCapture`` of a video file; VideoError when OpenCV cannot open it."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise VideoError(f"Cannot read the video {path}.", hint="Is it a video file OpenCV can decode?")
+    return capture
+
+
+def video_frames(path: str | Path, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+    """Frames ``start .. stop-1`` of a video file, decoded in order (VideoError for a frame that fails)."""
+    capture = open_video(path)
+    try:
+        index = 0
+        while stop is None or index < stop:
+            ok, image = capture.read()
+            if not ok:
+                if stop is None:
+                    return
+                raise VideoError(f"{path}: could not decode frame {index}.")
+            if index >= start:
+                yield image
+            index += 1
+    finally:
+        capture.release()
 
 
 @dataclass(frozen=True)
@@ -76,16 +118,14 @@ class FrameSource:
         else:
             path = Path(text)
             if path.is_dir():
-                self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                self._files = image_files(path)
                 if not self._files:
                     raise VideoError(
                         f"The folder {path} holds no images.",
                         hint=f"Put frames named in order with one of: {', '.join(IMAGE_SUFFIXES)}.",
                     )
             elif path.is_file():
-                self._capture = cv2.VideoCapture(str(path))
-                if not self._capture.isOpened():
-                    raise VideoError(f"Cannot read the video {path}.", hint="Is it a video file OpenCV can decode?")
+                self._capture = open_video(path)
             else:
                 raise VideoError(f"The video source {path} does not exist.", hint="Give a video file or a folder.")
         self.info = self._probe()

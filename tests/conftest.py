@@ -45,6 +45,27 @@ def tracking_clips() -> Path:
     return shared_path("tracking")
 
 
+def nanotrack_crops(clip: str, frame: int):
+    """NanoTrack's template (127 px, frame 1) and search (255 px, ``frame``) crops of a shared clip,
+    both around the first ground-truth box, as 1×3×H×W float32 arrays (the ONNX graphs' inputs)."""
+    import cv2
+    import numpy as np
+
+    from siamkit.ops.crop import crop_numpy
+
+    folder = shared_path("tracking", clip)
+    gt = np.loadtxt(folder / "groundtruth_rect.txt", delimiter=",")
+    x, y, w, h = gt[0]
+    centre = (x - 1 + (w - 1) / 2, y - 1 + (h - 1) / 2)
+    p = (w + h) / 2
+    s_z = round(float(np.sqrt((w + p) * (h + p))))
+    first = cv2.imread(str(folder / "img" / "0001.jpg"))
+    later = cv2.imread(str(folder / "img" / f"{frame:04d}.jpg"))
+    z = crop_numpy(first, centre, s_z, 127).transpose(2, 0, 1)[None]
+    xs = crop_numpy(later, centre, s_z * 255 / 127, 255).transpose(2, 0, 1)[None]
+    return np.ascontiguousarray(z, np.float32), np.ascontiguousarray(xs, np.float32)
+
+
 # --------------------------------------------------------------------------- reference implementations
 
 #: The reference sources siamkit is compared with (pysot, siamban, SiamMask, DaSiamRPN, siamfc-pytorch).

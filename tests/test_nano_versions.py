@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import shared_path
+from conftest import nanotrack_crops, shared_path
 
 from siamkit.config import MODELS
 from siamkit.errors import ConfigError, WeightsError
 from siamkit.importers import nanotrack as imp
 from siamkit.nn.nanotrack import NanoTrackV1, NanoTrackV2, NanoTrackV3, depthwise_xcorr
-from siamkit.ops.crop import crop_numpy
 from siamkit.trackers import create_tracker
 from siamkit.trackers.nanotrack import NanoTrackConfig, NanoTrackTracker
+from siamkit.utils.onnx import cpu_session
 
 ONNX = {
     1: ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"),
@@ -89,43 +89,16 @@ def test_wrong_version_is_refused_by_name():
         check_state_dict(NanoTrackV2().state_dict(), imp.map_state_dict(raw, 2), source="v1 into v2")
 
 
-def _session(path, dynamic: bool):
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-    onnx = pytest.importorskip("onnx", reason="onnx is not installed")
-    model = onnx.load(str(path))
-    if dynamic:  # the backbone graphs are exported for 255 px; the template goes through them too
-        for value in (model.graph.input[0], model.graph.output[0]):
-            for i, dim in enumerate(value.type.tensor_type.shape.dim[2:]):
-                dim.dim_param = f"side{i}_{value.name}"
-        del model.graph.value_info[:]
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-
-
-def _crops(clip: str, frame: int):
-    folder = shared_path("tracking", clip)
-    gt = np.loadtxt(folder / "groundtruth_rect.txt", delimiter=",")
-    x, y, w, h = gt[0]
-    centre = (x - 1 + (w - 1) / 2, y - 1 + (h - 1) / 2)
-    p = (w + h) / 2
-    s_z = round(float(np.sqrt((w + p) * (h + p))))
-    first = cv2.imread(str(folder / "img" / "0001.jpg"))
-    later = cv2.imread(str(folder / "img" / f"{frame:04d}.jpg"))
-    z = crop_numpy(first, centre, s_z, 127).transpose(2, 0, 1)[None]
-    xs = crop_numpy(later, centre, s_z * 255 / 127, 255).transpose(2, 0, 1)[None]
-    return np.ascontiguousarray(z, np.float32), np.ascontiguousarray(xs, np.float32)
-
-
 @pytest.mark.parametrize("version", [1, 3])
 @pytest.mark.parametrize("clip,frame", [("Biker", 8), ("dtb_Gull2", 5)])
 def test_v1_v3_match_the_authors_onnx_graphs(version, clip, frame):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    pytest.importorskip("onnx", reason="onnx is not installed")
     folder = shared_path("peers", f"nanotrack_v{version}")
     model = imp.load_nanotrack(folder / f"nanotrackv{version}.pth")
-    backbone = _session(folder / ONNX[version][0], dynamic=True)
-    head = _session(folder / ONNX[version][1], dynamic=False)
-    z, x = _crops(clip, frame)
+    backbone = cpu_session(folder / ONNX[version][0], dynamic_spatial=True)
+    head = cpu_session(folder / ONNX[version][1])
+    z, x = nanotrack_crops(clip, frame)
     onnx_zf = backbone.run(None, {"input": z})[0]
     onnx_xf = backbone.run(None, {"input": x})[0]
     logits, dists = head.run(None, {"input1": onnx_zf, "input2": onnx_xf})

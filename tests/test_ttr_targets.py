@@ -92,9 +92,10 @@ def test_anchor_targets_caps_and_published_anchor_sizes():
     assert (cls == POSITIVE).sum() <= 16 and (cls == NEGATIVE).sum() == 48
     # positives really have IoU > 0.6, negatives < 0.3
     acx, acy, aw, ah = t.anchors
-    from siamkit.losses.tracking import iou_xyxy
+    from siamkit.geometry import iou as box_iou
 
-    iou = iou_xyxy(np.stack([acx - aw / 2, acy - ah / 2, acx + aw / 2, acy + ah / 2], -1), (95, 95, 159, 159))
+    corners = np.stack([acx - aw / 2, acy - ah / 2, acx + aw / 2, acy + ah / 2], -1)
+    iou = box_iou(corners, np.array([95.0, 95, 159, 159]), fmt="xyxy")
     assert (iou[cls == POSITIVE] > 0.6).all() and (iou[cls == NEGATIVE] < 0.3).all()
     assert (cls == POSITIVE).sum() == (iou > 0.6).sum() == 9  # the 64×64 shape at the 3×3 central cells
     capped = AnchorTargets(score_size=25, pos_num=4, total_num=10)((95, 95, 159, 159), False, rng)["label_cls"]

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from siamkit.errors import DataError
+from siamkit.video import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff")
 ZIP_SEP = "::"
 
 

@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from siamkit.errors import DataError, VideoError
+from siamkit.video import IMAGE_SUFFIXES, count_frames, image_files, read_image, video_frames
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 _SPLIT = re.compile(r"[,\s;]+")
 
 
@@ -118,20 +117,6 @@ def polygon_to_box(polygons: np.ndarray, mode: str = "minmax") -> np.ndarray:
     raise DataError(f"Unknown polygon conversion {mode!r}.", hint="Use 'minmax' or 'area'.")
 
 
-def image_files(folder: str | Path) -> list[Path]:
-    """Image files of a folder sorted by the number in their name (``1.jpg`` < ``10.jpg``)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"Frame folder {folder} does not exist.", hint="Check the dataset root and its layout.")
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
-
-    def key(p: Path) -> tuple[int, str]:
-        digits = re.findall(r"\d+", p.stem)
-        return (int(digits[-1]) if digits else -1, p.name)
-
-    return sorted(files, key=key)
-
-
 # --------------------------------------------------------------------------- sequence
 @dataclass
 class Sequence:
@@ -189,7 +174,7 @@ class Sequence:
         if not 0 <= index < len(self):
             raise DataError(f"Sequence {self.name!r} has no frame {index} (0..{len(self) - 1}).")
         if self.frame_paths is not None:
-            return _imread(self.frame_paths[index])
+            return read_image(self.frame_paths[index])
         for image in self.frames(index, index + 1):
             return image
         raise VideoError(f"{self.video}: cannot read frame {index}.")
@@ -199,9 +184,9 @@ class Sequence:
         stop = len(self) if stop is None else min(stop, len(self))
         if self.frame_paths is not None:
             for i in range(start, stop):
-                yield _imread(self.frame_paths[i])
+                yield read_image(self.frame_paths[i])
             return
-        yield from _video_frames(self.video, start, stop)
+        yield from video_frames(self.video, start, stop)
 
     def image_size(self) -> tuple[int, int]:
         """(width, height) of the frames (decodes the first frame once)."""
@@ -218,45 +203,11 @@ class Sequence:
         return ok
 
 
-def _imread(path: Path) -> np.ndarray:
-    from siamkit.video import read_image
-
-    return read_image(path)  # the one image reader: a truncated JPEG/PNG is an error, not grey pixels
-
-
-def _open_video(path: Path):
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise VideoError(f"Cannot open video {path}.", hint="Check the path and that OpenCV can decode its codec.")
-    return cap
-
-
-def _video_frames(path: Path, start: int, stop: int) -> Iterator[np.ndarray]:
-    cap = _open_video(path)
-    try:
-        for index in range(stop):
-            ok, image = cap.read()
-            if not ok:
-                raise VideoError(f"{path}: could not decode frame {index}.")
-            if index >= start:
-                yield image
-    finally:
-        cap.release()
-
-
 def count_video_frames(path: str | Path) -> int:
     """Number of decodable frames (counted by grabbing, since container counts can be wrong)."""
-    cap = _open_video(Path(path))
-    n = 0
-    try:
-        while cap.grab():
-            n += 1
-    finally:
-        cap.release()
+    n = count_frames(path)
     if n == 0:
-        raise VideoError(f"Video {path} has no decodable frames.")
+        raise VideoError(f"Video {path} has no decodable frames.", hint="Check the path and that OpenCV can decode it.")
     return n
 
 

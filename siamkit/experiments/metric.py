@@ -52,6 +52,7 @@ from siamkit.experiments.preprocess import Augment, normalise, prepare
 from siamkit.train.loader import StepLoader
 from siamkit.train.tasks import TASKS
 from siamkit.train.trainer import Task, TrainConfig, Trainer
+from siamkit.utils.device import resolve_device
 from siamkit.utils.io import write_json
 from siamkit.utils.progress import progress
 
@@ -419,7 +420,7 @@ def run_metric(config: dict[str, Any], out_dir: str | Path | None = None, resume
     if steps is not None:
         exp = MetricExperiment(**{**exp.__dict__, "train": TrainConfig(**{**asdict(exp.train), "steps": steps})})
     distributed.init_from_env(device)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     out = Path(out_dir or Path("runs") / exp.name)
     started = time.time()
     train, validation = load_data(exp.data)

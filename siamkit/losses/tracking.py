@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from siamkit.config import LOSSES
 from siamkit.errors import ConfigError
+from siamkit.geometry import iou
 from siamkit.ops.anchors import DEFAULT_RATIOS, DEFAULT_SCALES, anchor_grid, point_grid
 
 IGNORE, NEGATIVE, POSITIVE = -1, 0, 1
@@ -146,17 +147,6 @@ class SiamFCTargets:
 # =========================================================================== RPN (anchors)
 
 
-def iou_xyxy(boxes: np.ndarray, box: Sequence[float]) -> np.ndarray:
-    """IoU of every row of ``boxes`` (…×4 x1,y1,x2,y2) with one ``box`` (continuous, no +1)."""
-    b = np.asarray(boxes, dtype=np.float64)
-    tx1, ty1, tx2, ty2 = (float(v) for v in box)
-    iw = np.clip(np.minimum(b[..., 2], tx2) - np.maximum(b[..., 0], tx1), 0, None)
-    ih = np.clip(np.minimum(b[..., 3], ty2) - np.maximum(b[..., 1], ty1), 0, None)
-    inter = iw * ih
-    union = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) + (tx2 - tx1) * (ty2 - ty1) - inter
-    return inter / union
-
-
 def anchors_in_crop(
     score_size: int, search_size: int = 255, stride: int = 8, ratios=DEFAULT_RATIOS, scales=DEFAULT_SCALES
 ) -> np.ndarray:
@@ -238,7 +228,7 @@ class AnchorTargets:
         delta[2] = np.log(tw / aw)
         delta[3] = np.log(th / ah)
         corners = np.stack([acx - aw / 2, acy - ah / 2, acx + aw / 2, acy + ah / 2], axis=-1)
-        overlap = iou_xyxy(corners, box)
+        overlap = iou(corners, np.asarray(box, dtype=np.float64), fmt="xyxy")
         pos, npos = _sample(np.where(overlap > self.thr_high), self.pos_num, rng)
         keep_neg = self.total_num - (npos if self.fill_negatives else self.pos_num)
         negs, _ = _sample(np.where(overlap < self.thr_low), keep_neg, rng)

@@ -31,6 +31,7 @@ from siamkit.errors import BoxError, ConfigError, FrameError, TrackerStateError,
 from siamkit.geometry import check_box
 from siamkit.ops.crop import crop_batch, frame_to_tensor
 from siamkit.trackers.base import Tracker, TrackResult, check_frame
+from siamkit.utils.device import resolve_device
 
 log = logging.getLogger("siamkit")
 
@@ -321,21 +322,6 @@ class BatchedTracker:
 
 
 # --------------------------------------------------------------------------- shared plumbing
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` → CUDA when available else CPU; otherwise the named device (checked)."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"Unknown device {device!r} ({exc}).", hint="Use cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        from siamkit.errors import NotAvailableError
-
-        raise NotAvailableError(f"Device {device!r} was requested but CUDA is not available.", hint="Use cpu.")
-    return dev
 
 
 def build_model(

@@ -42,6 +42,7 @@ from siamkit.config import TRACKERS
 from siamkit.errors import ConfigError, WeightsError
 from siamkit.ops.crop import crop_batch, frame_to_tensor
 from siamkit.trackers.base import Tracker, TrackResult
+from siamkit.utils.device import resolve_device
 
 WEIGHTS_ENV = "SIAMKIT_NANOTRACK"
 ZOO_NAMES = ("nanotrack_v2", "nanotrack_v3", "nanotrack_v1")  # looked up in this order when no path is given
@@ -546,8 +547,7 @@ def builder(
             f"Unknown NanoTrack option(s): {', '.join(unknown)}.",
             hint=f"Known: config, preset, opencv, {', '.join(sorted(known))}.",
         )
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     model = load_nanotrack_model(weights, device=device)
     if config is None and preset is None:
         preset = "opencv" if steps is True else f"v{getattr(model, 'version', 2)}"

@@ -11,11 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import torch
-
 from siamkit.config import TRACKERS
 from siamkit.errors import ConfigError
 from siamkit.trackers.nanotrack import NanoTrackConfig, NanoTrackTracker
+from siamkit.utils.device import resolve_device
 
 ZOO_NAME = "nanotrack_lite0"
 
@@ -30,8 +29,7 @@ def build_nanotrack_lite0(weights: str | None = None, device: Any = None, **opti
     if unknown:
         raise ConfigError(f"Unknown option(s) for nanotrack_lite0: {', '.join(unknown)}.",
                           hint=f"Known: {', '.join(sorted(known))}.")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     model, entry = zoo.load_model(weights or ZOO_NAME, device=device)
     if entry.architecture != "nanotrack_lite0":
         raise ConfigError(f"{weights} holds a {entry.architecture!r} model, not 'nanotrack_lite0'.")

@@ -43,6 +43,7 @@ from siamkit.errors import ConfigError, DataError
 from siamkit.losses.tracking import POSITIVE, PointTargets, ban_loc_loss, linear_iou_losses, select_cross_entropy
 from siamkit.train.tracking import SourceConfig, _collate_aug, build_source
 from siamkit.utils.io import atomic_write, write_json
+from siamkit.utils.onnx import dynamic_spatial_dims
 from siamkit.utils.progress import progress
 
 
@@ -93,19 +94,6 @@ class DistillExperiment:
 # =========================================================================== teacher
 
 
-def _dynamic_spatial_dims(model: Any) -> bytes:
-    """The ONNX graph with height and width of every input and output made symbolic.
-
-    The published backbone graphs fix the input at 255×255; the same network embeds the 127 px
-    template, so the spatial sizes are freed (the graph has no shape-dependent node).
-    """
-    for i, value in enumerate(itertools.chain(model.graph.input, model.graph.output)):
-        dims = value.type.tensor_type.shape.dim
-        if len(dims) == 4:
-            dims[2].dim_param, dims[3].dim_param = f"h{i}", f"w{i}"
-    return model.SerializeToString()
-
-
 class OnnxTeacher:
     """NanoTrack's maps on given crops, placed on a student grid of ``student_size``² points."""
 
@@ -119,7 +107,7 @@ class OnnxTeacher:
         for path in (cfg.backbone, cfg.head):
             if not Path(path).is_file():
                 raise DataError(f"Teacher graph {path} not found.", hint="Point teacher.backbone/head at ONNX files.")
-        self.backbone = ort.InferenceSession(_dynamic_spatial_dims(onnx.load(cfg.backbone)), options,
+        self.backbone = ort.InferenceSession(dynamic_spatial_dims(onnx.load(cfg.backbone)), options,
                                              providers=providers)
         self.head = ort.InferenceSession(cfg.head, options, providers=providers)
         self.student_size = student_size

@@ -11,6 +11,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from siamkit.utils.device import resolve_device
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -32,7 +34,7 @@ def init_from_env(device: str | None = None) -> bool:
     """Initialise the default process group when launched by torchrun (``WORLD_SIZE`` > 1)."""
     if is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return is_distributed()
-    use_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    use_cuda = resolve_device(device).type == "cuda"
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if use_cuda else "gloo")

@@ -32,6 +32,7 @@ from siamkit.safety import make_private
 from siamkit.train import distributed
 from siamkit.train.loader import StepLoader
 from siamkit.train.schedule import Schedule, make_scheduler
+from siamkit.utils.device import resolve_device
 from siamkit.utils.io import atomic_write, write_json
 from siamkit.utils.progress import progress
 
@@ -186,7 +187,7 @@ class Trainer:
         device: str | torch.device | None = None,
     ):
         self.cfg = cfg
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.task = task.to(self.device)
         self.loader = loader
         self.out_dir = Path(out_dir) if out_dir is not None else None

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from siamkit.errors import DataError
+from siamkit.geometry import iou, xywh_to_xyxy
 
 OVERLAP_THRESHOLDS = np.linspace(0.0, 1.0, 21)
 PIXEL_THRESHOLDS = np.arange(0, 51, dtype=np.float64)
@@ -42,23 +43,12 @@ def box_iou(pred: np.ndarray, gt: np.ndarray, bound: Any = None) -> np.ndarray:
     pytracking's "+1 pixel" formula (x2 = x + w − 1, size = br − tl + 1) is algebraically the
     same as this continuous one, so no option is needed for it.
     """
-    a = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
-    ax1, ay1, ax2, ay2 = a[:, 0], a[:, 1], a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    a = xywh_to_xyxy(np.asarray(pred, dtype=np.float64).reshape(-1, 4))
+    b = xywh_to_xyxy(np.asarray(gt, dtype=np.float64).reshape(-1, 4))
     if bound is not None:
         w, h = float(bound[0]), float(bound[1])
-        ax1, ax2, bx1, bx2 = (np.clip(v, 0, w) for v in (ax1, ax2, bx1, bx2))
-        ay1, ay2, by1, by2 = (np.clip(v, 0, h) for v in (ay1, ay2, by1, by2))
-    with np.errstate(invalid="ignore"):
-        inter = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0, None) * np.clip(
-            np.minimum(ay2, by2) - np.maximum(ay1, by1), 0, None
-        )
-        area_a = np.clip(ax2 - ax1, 0, None) * np.clip(ay2 - ay1, 0, None)
-        area_b = np.clip(bx2 - bx1, 0, None) * np.clip(by2 - by1, 0, None)
-        union = area_a + area_b - inter
-        out = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+        a, b = (np.clip(v, 0, [w, h, w, h]) for v in (a, b))
+    return iou(a, b, fmt="xyxy")
 
 
 def centre_errors(pred: np.ndarray, gt: np.ndarray, normalise: bool = False) -> np.ndarray:
