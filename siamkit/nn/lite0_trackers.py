@@ -4,14 +4,15 @@ The published trackers were trained on ImageNet-VID, COCO, YouTube-BB and more, 
 here each family keeps its head and its tracker, and swaps the backbone for the frozen Lite0 trunk up to
 stride 16 (:class:`~siamkit.nn.backbones.efficientnet_lite.LiteTrunk`), so that only the head is learnt:
 
-=================== ============================================== ===================================
-model               head (after a 1×1 conv + BN adjust of the trunk) score map for a 255 px search
-=================== ============================================== ===================================
-``siamfc_lite0``    SiamFC cross-correlation (one response)        11×11 (stride 16, ±80 px)
-``siamrpn_lite0``   SiamRPN up-channel correlation, 5 anchors      11×11
-``siamrpnpp_lite0`` SiamRPN++ depth-wise correlation, 5 anchors    11×11
-``siamban_lite0``   SiamBAN depth-wise box-adaptive head (points)  11×11
-=================== ============================================== ===================================
+===================== ================================================ =============================
+model                 head (after a 1×1 conv + BN adjust of the trunk) score map for a 255 px search
+===================== ================================================ =============================
+``siamfc_lite0``      SiamFC cross-correlation (one response)          11×11 (stride 16, ±80 px)
+``siamrpn_lite0``     SiamRPN up-channel correlation, 5 anchors        11×11
+``siamrpnpp_lite0``   SiamRPN++ depth-wise correlation, 5 anchors      11×11
+``siamban_lite0``     SiamBAN depth-wise box-adaptive head (points)    11×11
+``siamban_acm_lite0`` SiamBAN-ACM asymmetric convolution + box prior   11×11 (fuse conv 4×4)
+===================== ================================================ =============================
 
 Template maps (8×8 for a 127 px exemplar) are centre-cropped to 6×6 — the target and a little context,
 pysot's crop of 15×15 to 7×7 at stride 8 — and search maps (16×16) stay whole, so every head answers on
@@ -20,7 +21,9 @@ aggregation has one level here.
 
 Every model splits at the trunk: ``template_from_trunk(f)`` / ``search_from_trunk(f, zf)`` take the trunk's
 maps, so training on cached trunk features (:mod:`siamkit.train.heads`) runs exactly the modules that
-tracking runs.
+tracking runs. SiamBAN-ACM's template also takes the box prior (``needs_box_prior``): ``template(z, box)`` /
+``template_from_trunk(f, box)`` with the target's (w, h) in exemplar-crop pixels
+(:func:`~siamkit.ops.postprocess.exemplar_box_prior`).
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ import torch
 
 from siamkit.config import MODELS
 from siamkit.nn.backbones.efficientnet_lite import LiteTrunk
+from siamkit.nn.heads.acm import MultiACMBAN
 from siamkit.nn.heads.ban import MultiBAN
 from siamkit.nn.heads.rpn import DepthwiseRPN, UPChannelRPN
 from siamkit.nn.heads.siamfc import SiamFCHead
-from siamkit.nn.models import SiamBANNet, SiamFCNet, SiamRPNNet, _check_image
+from siamkit.nn.models import SiamBANACMNet, SiamBANNet, SiamFCNet, SiamRPNNet, _check_image
 from siamkit.nn.necks import AdjustLayer
 
 STRIDE = 16
 TEMPLATE_CELLS = 6  # centre crop of the 8×8 template map
 BASE_SIZE = 2  # 11×11 maps = (255 − 127) // 16 + 1 + 2
+ACM_FUSE_SIZE = 4  # SiamBAN-ACM's fuse convolution: 6×6 template → 4×4 after its 3×3 conv → 1×1; search 14 → 11
 
 
 def _trunk(pretrained: bool) -> LiteTrunk:
@@ -114,6 +119,29 @@ class SiamBANLite0(TrunkSplit, SiamBANNet):
         return {"cls": cls, "loc": loc}
 
 
+class SiamBANACMLite0(TrunkSplit, SiamBANACMNet):
+    """SiamBAN-ACM on the trunk: adjust → one ACM level (fuse size 4), whose template half sees the box prior."""
+
+    needs_box_prior = True
+
+    def __init__(self, width: int = 128, pretrained: bool = False):
+        trunk = _trunk(pretrained)
+        super().__init__(trunk, AdjustLayer(trunk.out_channels, width, TEMPLATE_CELLS),
+                         MultiACMBAN((width,), fuse_size=ACM_FUSE_SIZE), base_size=BASE_SIZE)
+        self.stride = STRIDE
+
+    def template(self, z, box=None):
+        _check_image("z", z)
+        return self.template_from_trunk(self.backbone(z), box)
+
+    def template_from_trunk(self, f, box=None):
+        return self.head.template((self.neck(f, crop=True),), box)
+
+    def search_from_trunk(self, f, zf):
+        cls, loc = self.head.search((self.neck(f, crop=False),), zf)
+        return {"cls": cls, "loc": loc}
+
+
 @MODELS.register("siamfc_lite0")
 def siamfc_lite0(width: int = 128, out_scale: float = 0.001, pretrained: bool = False) -> SiamFCLite0:
     """SiamFC on the Lite0 trunk; ``pretrained`` loads the ImageNet trunk (training), zoo weights replace all."""
@@ -136,3 +164,9 @@ def siamrpnpp_lite0(width: int = 128, anchor_num: int = 5, pretrained: bool = Fa
 def siamban_lite0(width: int = 128, pretrained: bool = False) -> SiamBANLite0:
     """SiamBAN on the Lite0 trunk."""
     return SiamBANLite0(width, pretrained)
+
+
+@MODELS.register("siamban_acm_lite0")
+def siamban_acm_lite0(width: int = 128, pretrained: bool = False) -> SiamBANACMLite0:
+    """SiamBAN-ACM on the Lite0 trunk (``template`` takes the box prior)."""
+    return SiamBANACMLite0(width, pretrained)

@@ -144,6 +144,23 @@ def exemplar_side(size: torch.Tensor, context_amount: float) -> torch.Tensor:
     return torch.sqrt((size + p).prod(dim=1))
 
 
+def exemplar_box_prior(size: torch.Tensor, exemplar_size: int, s_z: torch.Tensor | None = None,
+                       context_amount: float = 0.5) -> torch.Tensor:
+    """The target's box in the exemplar crop, B×4 (cx, cy, w, h): SiamBAN-ACM's box prior.
+
+    The exemplar crop is the context square of side ``s_z`` around the target resized to ``exemplar_size``, so
+    the target there is ``size · exemplar_size / s_z``, centred. The tracker passes the (rounded) side it
+    cropped; without one, ``s_z = exemplar_side(size, context_amount)`` and the prior depends on the box's
+    aspect ratio only (training, from a search-crop box).
+    """
+    size = torch.as_tensor(size, dtype=torch.float64)
+    if s_z is None:
+        s_z = exemplar_side(size, context_amount)
+    ex = float(exemplar_size)
+    wh = size * (ex / torch.as_tensor(s_z, dtype=size.dtype, device=size.device))[:, None]
+    return torch.cat([torch.full_like(wh, ex / 2), wh], dim=1)
+
+
 # --------------------------------------------------------------------------- SiamFC
 
 

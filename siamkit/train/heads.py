@@ -1,7 +1,7 @@
 """Train a Siamese tracker family's head on the frozen Lite0 trunk, from cached trunk features.
 
 The recipe of ``configs/<family>_lite0_train.yaml`` (task ``heads``) for the models of
-:mod:`siamkit.nn.lite0_trackers` (SiamFC, SiamRPN, SiamRPN++, SiamBAN):
+:mod:`siamkit.nn.lite0_trackers` (SiamFC, SiamRPN, SiamRPN++, SiamBAN, SiamBAN-ACM):
 
 1. **Cache.** The pairs and trunk features of the distillation recipe (:func:`siamkit.train.distill.build_cache`,
    here without a teacher): real sequences of ``tracking_train`` split by video, plus paste pairs. A cache the
@@ -9,6 +9,8 @@ The recipe of ``configs/<family>_lite0_train.yaml`` (task ``heads``) for the mod
 2. **Targets.** The cache stores each pair's search box as point distances; it is read back
    (:func:`boxes_from_point_targets`) and the family's own targets are drawn for it every step (SiamFC's
    logistic labels, pysot's anchor labels, SiamBAN's ellipse labels; :func:`siamkit.train.tracking.targets_for`).
+   SiamBAN-ACM's template also takes the target's box prior: it is computed from the search box as the tracker
+   computes it from the first frame's box (:func:`template_box_priors`).
 3. **Train** the head with the family's losses (:data:`siamkit.train.tracking.TASK_FOR_KIND`), checkpointing
    every ``checkpoint_every`` steps (exact resume), and **select** the step by one-pass evaluation of the
    family's tracker on the validation videos; then a grid of tracker settings on the same videos.
@@ -35,6 +37,7 @@ from siamkit.data.pairs import PairConfig
 from siamkit.errors import ConfigError
 from siamkit.losses.tracking import PointTargets, weighted_total
 from siamkit.nn.backbones.efficientnet_lite import load_imagenet_weights
+from siamkit.ops.postprocess import exemplar_box_prior
 from siamkit.train.distill import (
     CachedPairs,
     TeacherConfig,
@@ -109,19 +112,46 @@ def boxes_from_point_targets(label_loc: torch.Tensor, stride: int, search_size: 
     return boxes, negative
 
 
+#: The batch entries that belong to the template (they move together when templates are swapped).
+TEMPLATE_KEYS = ("zf", "z_box")
+
+
+def template_box_priors(boxes: np.ndarray, negative: np.ndarray, pairs: PairConfig,
+                        generator: torch.Generator) -> torch.Tensor:
+    """SiamBAN-ACM's box prior of each pair's template: B×4 (cx, cy, w, h) in exemplar-crop pixels.
+
+    The cache holds the search box only. Template and search show the same object at the same scale (up to the
+    augmentation), and the target's size in the exemplar crop, ``exemplar · (w, h) / s_z`` with
+    ``s_z = √((w + p)(h + p))``, ``p = context · (w + h)``, depends on the box's aspect ratio only — so it is
+    computed from the search box (w, h) by the tracker's own function
+    (:func:`~siamkit.ops.postprocess.exemplar_box_prior`). Negative pairs have no box: each takes the prior
+    of a random positive pair of the batch (a real target's shape, not a constant that would give them away).
+    """
+    size = torch.from_numpy(np.asarray(boxes, np.float64)[:, 2:] - np.asarray(boxes, np.float64)[:, :2])
+    positive = np.flatnonzero(~negative)
+    if len(positive) and negative.any():
+        donors = positive[torch.randint(len(positive), (int(negative.sum()),), generator=generator).numpy()]
+        size[torch.from_numpy(np.flatnonzero(negative))] = size[torch.from_numpy(donors)]
+    return exemplar_box_prior(size, pairs.exemplar_size, context_amount=pairs.context).to(torch.float32)
+
+
 def make_distractor_pairs(batch: dict[str, torch.Tensor], negative: np.ndarray, share: float,
                           generator: torch.Generator) -> np.ndarray:
     """Give ``share`` of the batch's positive pairs another pair's template (in place); → the new negative flags.
 
     The search crop keeps its object and box, so that object's cells become negatives of the template it is
     not: the distractor-aware training of DaSiamRPN, with distractors drawn from other videos and classes.
+    Every template entry of the batch (:data:`TEMPLATE_KEYS`: the features and SiamBAN-ACM's box prior) moves
+    with the template.
     """
     positive = np.flatnonzero(~negative)
     count = min(len(positive), int(round(share * len(negative))))
     if count < 2:
         return negative
     chosen = positive[torch.randperm(len(positive), generator=generator)[:count].numpy()]
-    batch["zf"][chosen] = batch["zf"][np.roll(chosen, 1)]
+    for key in TEMPLATE_KEYS:
+        if key in batch:
+            batch[key][chosen] = batch[key][np.roll(chosen, 1)]
     negative = negative.copy()
     negative[chosen] = True
     return negative
@@ -181,6 +211,7 @@ def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out:
     steps = exp.steps if steps is None else int(steps)
     task = TASK_FOR_KIND[model.kind](model, exp.loss_weights or None)
     builder = targets_for(model, exp.pairs.search_size, **exp.targets)
+    needs_box = bool(getattr(model, "needs_box_prior", False))  # SiamBAN-ACM: the template takes the box prior
     params = head_parameters(model)
     optimizer = torch.optim.AdamW(params, lr=exp.lr, weight_decay=exp.weight_decay)
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
@@ -202,10 +233,13 @@ def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out:
         generator.manual_seed(exp.seed * 1_000_003 + step)  # batches and targets depend on the step only
         batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
         boxes, negative = boxes_from_point_targets(batch["label_loc"], model.stride, exp.pairs.search_size)
+        if needs_box:
+            batch["z_box"] = template_box_priors(boxes, negative, exp.pairs, generator)
         if exp.distractor_pairs:
             negative = make_distractor_pairs(batch, negative, exp.distractor_pairs, generator)
         targets = family_targets(builder, boxes, negative, np.random.default_rng([exp.seed, step]))
-        out_maps = model.search_from_trunk(batch["xf"], model.template_from_trunk(batch["zf"]))
+        prior = (batch["z_box"],) if needs_box else ()
+        out_maps = model.search_from_trunk(batch["xf"], model.template_from_trunk(batch["zf"], *prior))
         terms = task.losses(out_maps, targets)
         loss = weighted_total(terms, task.weights)
         optimizer.zero_grad(set_to_none=True)

@@ -7,6 +7,9 @@ BN1d+ReLU (``xorr_bbox``) → ``bbox_part``; search 3×3 conv+BN+ReLU (31→29) 
 bias → 25×25 ``search_part``. Fusion (:func:`~siamkit.ops.correlation.asymmetric_fuse`) = search_part +
 kernel_part + bbox_part, then ``xorr_activate`` (BN, ReLU, 3×3 conv, BN, ReLU) and ``head`` (3×3 conv+BN+ReLU,
 3×3 conv to 2 or 4). The template half is computed once by ``template(zf, wh)``.
+
+``fuse_size`` (published: 5) is the side of ``xorr_kernel``/``xorr_search``; it must turn the template map left by
+``conv_kernel`` into 1×1 (a 6×6 template → 4×4 → ``fuse_size`` 4 on the Lite0 trunk).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class ACMXCorr(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(32, hidden, bias=False),
         )
+        self.fuse_size = int(fuse_size)
         self.xorr_search = nn.Conv2d(hidden, hidden, kernel_size=fuse_size, bias=False)
         self.xorr_kernel = nn.Conv2d(hidden, hidden, kernel_size=fuse_size)
         self.xorr_activate = nn.Sequential(
@@ -69,8 +73,10 @@ class ACMXCorr(nn.Module):
         """Template half of the fusion: ``kernel_part + bbox_part`` (B×C×1×1)."""
         kernel_part = self.xorr_kernel(self.conv_kernel(zf))
         if kernel_part.shape[-2:] != (1, 1):
+            side = self.fuse_size + self.conv_kernel[0].kernel_size[0] - 1
             raise ConfigError(
-                f"ACM expects 7×7 template features (5×5 after conv_kernel); got {tuple(zf.shape[-2:])}."
+                f"ACM (fuse size {self.fuse_size}) expects {side}×{side} template features "
+                f"({self.fuse_size}×{self.fuse_size} after conv_kernel); got {tuple(zf.shape[-2:])}."
             )
         bbox_part = self.xorr_bbox(wh.to(kernel_part.dtype))
         return kernel_part + bbox_part.reshape(kernel_part.shape)
@@ -86,10 +92,10 @@ class ACMXCorr(nn.Module):
 class ACMBAN(nn.Module):
     """One ACM level: ``cls`` and ``loc`` branches."""
 
-    def __init__(self, in_channels: int = 256, out_channels: int = 256, cls_out_channels: int = 2):
+    def __init__(self, in_channels: int = 256, out_channels: int = 256, cls_out_channels: int = 2, fuse_size: int = 5):
         super().__init__()
-        self.cls = ACMXCorr(in_channels, out_channels, cls_out_channels)
-        self.loc = ACMXCorr(in_channels, out_channels, 4)
+        self.cls = ACMXCorr(in_channels, out_channels, cls_out_channels, fuse_size=fuse_size)
+        self.loc = ACMXCorr(in_channels, out_channels, 4, fuse_size=fuse_size)
 
     def template(self, zf: torch.Tensor, wh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.cls.template(zf, wh), self.loc.template(zf, wh)
@@ -101,9 +107,12 @@ class ACMBAN(nn.Module):
 class MultiACMBAN(MultiBAN):
     """:class:`~siamkit.nn.heads.ban.MultiBAN` with ACM levels; ``template(zfs, wh)`` takes the box prior."""
 
-    @staticmethod
-    def _level(channels: int, cls_out_channels: int) -> nn.Module:
-        return ACMBAN(channels, channels, cls_out_channels)
+    def __init__(self, in_channels=(256, 256, 256), cls_out_channels: int = 2, weighted=False, fuse_size: int = 5):
+        self._fuse_size = int(fuse_size)  # read by _level while MultiBAN builds the levels
+        super().__init__(in_channels, cls_out_channels, weighted)
+
+    def _level(self, channels: int, cls_out_channels: int) -> nn.Module:  # type: ignore[override]
+        return ACMBAN(channels, channels, cls_out_channels, self._fuse_size)
 
     def template(self, zfs, wh: torch.Tensor | None = None) -> tuple:  # type: ignore[override]
         if wh is None:
