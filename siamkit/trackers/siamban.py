@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from siamkit.config import TRACKERS
-from siamkit.ops.postprocess import clip_state, state_to_xywh
+from siamkit.ops.postprocess import clip_state, exemplar_box_prior, state_to_xywh
 from siamkit.trackers.batched import SiameseTracker, result_from_row
 from siamkit.trackers.siamrpn import CoreConfig, PointCore, make_tracker
 
@@ -88,10 +88,7 @@ class ACMCore(PointCore):
             takes_box = False
         if not takes_box:
             return self.model.template(z)
-        ex = float(self.config.exemplar_size)
-        wh = size * (ex / s_z)[:, None]
-        box = torch.cat([torch.full_like(wh, ex / 2), wh], dim=1).to(torch.float32)
-        return self.model.template(z, box)
+        return self.model.template(z, exemplar_box_prior(size, self.config.exemplar_size, s_z).to(torch.float32))
 
     def finish(self, frames, frame_index, sub, instance, out, sel, scale_z, s_x, new_centre, new_size):
         c = self.config
