@@ -235,7 +235,7 @@ def capture_search(tracker) -> dict[str, Any]:
 
 def bench_model(name, args, frames, gt, device, dtype, options) -> dict[str, Any]:
     """e2e batch 1, e2e batch N and network-only numbers of one tracker config."""
-    from siamkit.trackers.batched import BatchedTracker, SiameseTracker
+    from siamkit.trackers.engine import BatchedTracker, SiameseTracker
 
     out: dict[str, Any] = {"tracker": name, "device": device, "dtype": dtype, "options": options}
     tracker = make_tracker(name, device, options)
@@ -367,7 +367,7 @@ def agreement(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
 @contextlib.contextmanager
 def pysot_crops_in_siamkit(theirs):
     """Make siamkit's SiamRPN core crop with pysot's uint8 get_subwindow (to isolate crop rounding)."""
-    import siamkit.trackers.siamrpn as mod
+    import siamkit.trackers.engine as mod
 
     original = mod.crop_targets
 
@@ -389,7 +389,7 @@ def pysot_crops_in_siamkit(theirs):
 @contextlib.contextmanager
 def profiled(ours, theirs, acc: dict[str, list[float]], device: str):
     """Time crop and forward inside both trackers (post-processing = total − crop − forward)."""
-    import siamkit.trackers.siamrpn as mod
+    import siamkit.trackers.engine as mod
 
     def wrap(fn, key):
         def inner(*a, **k):
@@ -513,7 +513,7 @@ def bench_pysot(name, args, frames, gt, device, tmp: Path, options: dict[str, An
 
         # one step from the ground-truth state every frame: the meaningful agreement with random weights
         synced, synced_same_crop, crop_diff, net_diff = [], [], [], []
-        import siamkit.trackers.siamrpn as mod
+        import siamkit.trackers.engine as mod
 
         steps = min(n_frames - 1, args.agree_frames)
         for i in range(1, steps + 1):

@@ -20,7 +20,7 @@ _PUBLIC = {
     "available_trackers": "siamkit.trackers",
     "Tracker": "siamkit.trackers.base",
     "TrackResult": "siamkit.trackers.base",
-    "BatchedTracker": "siamkit.trackers.batched",
+    "BatchedTracker": "siamkit.trackers.engine",
     "track_source": "siamkit.trackers.session",
     "load_model": "siamkit.zoo",
     "save_model": "siamkit.zoo",

@@ -11,7 +11,7 @@ from test_trk_standins import standin_tracker
 
 from siamkit.errors import BoxError, FrameError, TrackerStateError
 from siamkit.trackers import create_tracker
-from siamkit.trackers.batched import BatchedTracker
+from siamkit.trackers.engine import BatchedTracker
 
 TINY_R50 = {"base_width": 8, "blocks": [1, 1, 1, 1], "neck_channels": [16, 16, 16]}
 

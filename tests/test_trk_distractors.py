@@ -8,8 +8,8 @@ import torch
 from test_trk_reference import load_clip
 from test_trk_standins import standin_tracker
 
-from siamkit.trackers.batched import BatchedTracker
 from siamkit.trackers.dasiamrpn import distractor_rescore, select_distractors
+from siamkit.trackers.engine import BatchedTracker
 
 
 def test_rescore_matches_the_formula():

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from siamkit.ops.anchors import anchor_shapes
-from siamkit.trackers.batched import SiameseTracker, resolve_config
+from siamkit.trackers.build import resolve_config
+from siamkit.trackers.engine import SiameseTracker
 from siamkit.trackers.siamban import BANCore, SiamBANConfig
 from siamkit.trackers.siamfc import SiamFCConfig, SiamFCCore
 from siamkit.trackers.siamrpn import AnchorCore, SiamRPNPPR50Config

@@ -73,7 +73,8 @@ def standin_tracker(name: str, **options):
     import siamkit.trackers.siamban as ban
     import siamkit.trackers.siamfc as fc
     import siamkit.trackers.siamrpn as rpn
-    from siamkit.trackers.batched import SiameseTracker, resolve_config
+    from siamkit.trackers.build import resolve_config
+    from siamkit.trackers.engine import SiameseTracker
 
     table = {
         "siamfc": (fc.SiamFCConfig, fc.SiamFCCore, "siamfc"),

@@ -19,7 +19,7 @@ from conftest import shared_path
 from siamkit.config import from_dict
 from siamkit.errors import BoxError, ConfigError, FrameError, RegistryError, TrackerStateError, WeightsError
 from siamkit.trackers import available_trackers, create_tracker
-from siamkit.trackers.batched import CONFIG_DIR, preset_names, resolve_config
+from siamkit.trackers.build import CONFIG_DIR, preset_names, resolve_config
 from siamkit.trackers.dasiamrpn import DaSiamRPNConfig
 from siamkit.trackers.siamban import SiamBANACMConfig, SiamBANConfig
 from siamkit.trackers.siamfc import SiamFCConfig

@@ -33,8 +33,8 @@ import torch
 from siamkit.config import TRACKERS
 from siamkit.geometry import iou as geom_iou
 from siamkit.ops.postprocess import clip_state, exemplar_side, foreground_scores, state_to_xywh
-from siamkit.trackers.batched import SiameseTracker, result_from_row
-from siamkit.trackers.siamrpn import AnchorCore, SiamRPNConfig, dasiamrpn_importer, make_tracker
+from siamkit.trackers.build import dasiamrpn_importer, make_tracker
+from siamkit.trackers.engine import AnchorCore, SiameseTracker, SiamRPNConfig, result_from_row
 
 
 @dataclass(frozen=True)

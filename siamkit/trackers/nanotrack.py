@@ -537,7 +537,7 @@ def builder(
     :data:`OPENCV_STEPS` adopts only those steps (the constants stay the preset's). Other ``options``
     override :class:`NanoTrackConfig` fields.
     """
-    from siamkit.trackers.batched import resolve_config
+    from siamkit.trackers.build import resolve_config
 
     steps = _opencv_option(options.pop("opencv", None))
     known = {f.name for f in dataclasses.fields(NanoTrackConfig)}

@@ -155,10 +155,10 @@ class _Separate:
 
 
 class _Batched:
-    """All targets through one :class:`~siamkit.trackers.batched.BatchedTracker`."""
+    """All targets through one :class:`~siamkit.trackers.engine.BatchedTracker`."""
 
     def __init__(self, tracker: Any):
-        from siamkit.trackers.batched import BatchedTracker
+        from siamkit.trackers.engine import BatchedTracker
 
         self.batched = BatchedTracker(tracker)
 
@@ -170,7 +170,7 @@ class _Batched:
 
 
 def _engine(name: str, weights: str | None, device: str | None, targets: int, options: dict[str, Any]):
-    from siamkit.trackers.batched import SiameseTracker
+    from siamkit.trackers.engine import SiameseTracker
 
     def make() -> Any:
         return create_tracker(name, weights=weights, device=device, **options)

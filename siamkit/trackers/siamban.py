@@ -18,8 +18,8 @@ import torch
 
 from siamkit.config import TRACKERS
 from siamkit.ops.postprocess import clip_state, exemplar_box_prior, state_to_xywh
-from siamkit.trackers.batched import SiameseTracker, result_from_row
-from siamkit.trackers.siamrpn import CoreConfig, PointCore, make_tracker
+from siamkit.trackers.build import make_tracker
+from siamkit.trackers.engine import CoreConfig, PointCore, SiameseTracker, result_from_row
 
 
 def siamban_importer(path, model):

@@ -29,17 +29,8 @@ from siamkit.errors import ConfigError
 from siamkit.ops.crop import siamfc_crop_centres
 from siamkit.ops.postprocess import exemplar_side, siamfc_select, upsample_responses
 from siamkit.ops.windows import hann_window
-from siamkit.trackers.batched import (
-    Core,
-    SiameseTracker,
-    build_model,
-    crop_targets,
-    frame_means,
-    resolve_config,
-    resolve_device,
-    result_from_row,
-    shipped_weights,
-)
+from siamkit.trackers.build import build_model, resolve_config, resolve_device, shipped_weights
+from siamkit.trackers.engine import Core, SiameseTracker, crop_targets, frame_means, result_from_row
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import torch
 from siamkit.config import TRACKERS
 from siamkit.ops.postprocess import clip_state, state_to_xywh
 from siamkit.trackers.base import TrackResult
-from siamkit.trackers.batched import SiameseTracker
-from siamkit.trackers.siamrpn import AnchorCore, SiamRPNConfig, make_tracker, pysot_importer
+from siamkit.trackers.build import make_tracker, pysot_importer
+from siamkit.trackers.engine import AnchorCore, SiameseTracker, SiamRPNConfig
 
 
 @dataclass(frozen=True)

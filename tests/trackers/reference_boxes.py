@@ -101,7 +101,7 @@ def run_case(args: dict, clip: str) -> list[list[float | None]]:
 
 def run_batched(name: str) -> list[list[list[float | None]]]:
     """Both clips' targets advanced in lock-step by one BatchedTracker (frames of two sizes)."""
-    from siamkit.trackers.batched import BatchedTracker
+    from siamkit.trackers.engine import BatchedTracker
 
     bt = BatchedTracker(create(name, device="cpu"))
     clips = [load_clip(c) for c in CLIPS]

@@ -1,4 +1,4 @@
-"""The batched tracking engine: N targets advance with one batched forward pass per step.
+"""The tracking engine: N targets advance with one batched forward pass per step.
 
 Every Siamese tracker of siamkit is written once, as a :class:`Core` that updates the state of
 B targets at once (centres, sizes, cached template features, … as batch-first tensors on the
@@ -10,35 +10,45 @@ model's device). Two front ends drive a core:
   each with its own box, for multi-object tracking or for evaluating many sequences in
   parallel. Its result equals running one tracker per target.
 
-This module also holds the plumbing the tracker modules share: device choice, building a
-model with (or without) weights, and resolving a tracker's published configuration.
+The per-frame loop every region-proposal / box-regression Siamese tracker shares (SiamRPN,
+DaSiamRPN, SiamRPN++, SiamMask, SiamBAN; reference §1) is :class:`SiamCore`: crop a context
+square around the previous centre, run the network against the cached template features,
+penalise size and aspect-ratio changes, mix in a cosine window, move to the best candidate and
+blend the size with a score-weighted learning rate. It keeps everything on the model's device;
+one host transfer per step brings back the boxes and scores. :class:`AnchorCore` decodes anchor
+deltas, :class:`PointCore` anchor-free (l, t, r, b) distances. Building a tracker (device,
+weights, published configurations) is :mod:`siamkit.trackers.build`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from siamkit.config import MODELS, from_dict, load_yaml
-from siamkit.errors import BoxError, ConfigError, FrameError, TrackerStateError, WeightsError
+from siamkit.errors import BoxError, ConfigError, FrameError, TrackerStateError
 from siamkit.geometry import check_box
+from siamkit.ops.anchors import anchor_grid, point_grid, score_size
 from siamkit.ops.crop import crop_batch, frame_to_tensor
+from siamkit.ops.postprocess import (
+    Selection,
+    clip_state,
+    decode_deltas,
+    decode_ltrb,
+    exemplar_side,
+    foreground_scores,
+    select_best,
+    smooth_update,
+    state_to_xywh,
+)
+from siamkit.ops.windows import anchor_window, hann_window
 from siamkit.trackers.base import Tracker, TrackResult, check_frame
-from siamkit.utils.device import resolve_device
-
-log = logging.getLogger("siamkit")
 
 State = dict[str, Any]
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # packaged; ./configs links here
-RANDOM_WEIGHTS = "none"  # weights="none": a randomly initialised network, asked for explicitly
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".model", ".ckpt", ".tar")
 
 
 # --------------------------------------------------------------------------- state helpers
@@ -321,222 +331,246 @@ class BatchedTracker:
         return results
 
 
-# --------------------------------------------------------------------------- shared plumbing
+# --------------------------------------------------------------------------- configs
 
 
-def build_model(
-    architecture: str,
-    options: dict[str, Any],
-    weights: str | Path | None,
-    device: torch.device,
-    importer: Callable[[str | Path, torch.nn.Module], torch.nn.Module] | None = None,
-    tracker: str = "tracker",
-) -> torch.nn.Module:
-    """Build ``architecture`` and load ``weights`` (zoo name, .safetensors, or a third-party checkpoint).
+@dataclass(frozen=True)
+class CoreConfig:
+    """Inference settings shared by the §1 trackers (defaults: pysot ``core/config.py``)."""
 
-    ``weights=None`` uses the weights shipped for this tracker (a zoo entry whose sidecar says
-    ``meta.tracker: <tracker>``); where none ships it is an error, so that nobody tracks with a random
-    network by accident. A random network is built only when asked for — ``weights="none"``
-    (``--weights none``) or ``model_options`` that describe another network than any shipped one —
-    and a warning says its boxes are meaningless.
+    model: str = "siamrpnpp_r50"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    exemplar_size: int = 127
+    instance_size: int = 255
+    base_size: int = 8
+    context_amount: float = 0.5
+    stride: int = 8
+    penalty_k: float = 0.04
+    window_influence: float = 0.44
+    lr: float = 0.4
+    min_size: float = 10.0
+    rgb: bool = False  # channel order the network was trained on: BGR (pysot, siamban) or RGB
+    keep_aspect: bool = False  # update the box's scale only (its area), keeping the first frame's aspect ratio
+    # Crop like pysot / siamban / DaSiamRPN: uint8 padding colour and uint8 resize (same pixels, same boxes);
+    # False keeps the float crop (±1 grey level from theirs; trajectories drift apart by tenths of a pixel).
+    uint8_crops: bool = False
+    source: str = "STVIR/pysot pysot/core/config.py (defaults)"
+
+
+@dataclass(frozen=True)
+class SiamRPNConfig(CoreConfig):
+    """Anchor-based trackers: the core plus the anchor shapes."""
+
+    ratios: tuple[float, ...] = (0.33, 0.5, 1.0, 2.0, 3.0)
+    scales: tuple[float, ...] = (8.0,)
+
+
+# --------------------------------------------------------------------------- the shared core
+
+
+class SiamCore(Core):
+    """Reference §1 over B targets. Subclasses say how to turn network outputs into candidates.
+
+    State (batch-first): ``centre`` B×2 and ``size`` B×2 (float64, image px), ``avg`` B×3
+    padding colour, ``frame_size`` B×2 (W, H), ``zf`` template features, ``instance`` (host
+    int array) the search size each target uses next.
     """
-    from siamkit import zoo
 
-    zoo._ensure_registered()
-    if weights is None and not options:  # custom model options describe another network
-        weights = shipped_weights(tracker, architecture)
-        if weights is None:
-            trained = sorted({str(e.meta["tracker"]) for e in zoo.list_models() if e.meta.get("tracker")})
-            raise WeightsError(
-                f"No trained weights ship for {tracker} ({architecture}).",
-                hint=f"Pass --weights (a zoo name or a file), use a tracker with weights ({', '.join(trained)}), "
-                     f"or --weights {RANDOM_WEIGHTS} for a randomly initialised network (meaningless boxes).",
-            )
-    if weights is None or str(weights).lower() == RANDOM_WEIGHTS:
-        log.warning(
-            "%s: no weights given, using a randomly initialised %s (boxes will be meaningless).",
-            tracker,
-            architecture,
+    name = "siamcore"
+    anchor_num = 1
+    uses_anchors = False
+
+    def __init__(self, model: torch.nn.Module, config: CoreConfig, device: torch.device):
+        super().__init__(model, config, device)
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        checks = [("stride", config.stride)] + ([("anchor_num", self.anchor_num)] if self.uses_anchors else [])
+        for attr, want in checks:
+            have = getattr(model, attr, want)
+            if have != want:
+                raise ConfigError(
+                    f"The {type(model).__name__} model has {attr} {have}, but the tracker config expects {want}.",
+                    hint="Use the config that belongs to this model.",
+                )
+
+    # ---- geometry of one search size
+    def score_size(self, instance: int) -> int:
+        c = self.config
+        return score_size(instance, c.exemplar_size, c.stride, c.base_size)
+
+    def grid(self, instance: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(candidate grid, cosine window) for a search size, cached per size."""
+        if instance not in self._cache:
+            self._cache[instance] = self._make_grid(self.score_size(instance))
+        return self._cache[instance]
+
+    def _make_grid(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def decode(self, out: dict[str, torch.Tensor], instance: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network outputs → (scores B×N, boxes B×N×4 cx,cy,w,h from the crop centre)."""
+        raise NotImplementedError
+
+    # ---- hooks
+    def _crop(self, frames, frame_index, centres, sizes, out_size, avg) -> torch.Tensor:
+        """:func:`crop_targets`, in uint8 like the references when ``config.uint8_crops``."""
+        if self.config.uint8_crops:
+            return crop_targets(frames, frame_index, centres, sizes, out_size, avg, quantize=True)
+        return crop_targets(frames, frame_index, centres, sizes, out_size, avg)
+
+    def _channels(self, crops: torch.Tensor) -> torch.Tensor:
+        """Crops are BGR like the frames; flip them for a network trained on RGB."""
+        return crops[:, [2, 1, 0]] if self.config.rgb else crops
+
+    def initial_instance(self, boxes: np.ndarray, frame_sizes: np.ndarray) -> np.ndarray:
+        return np.full(len(boxes), self.config.instance_size, np.int64)
+
+    def template(self, z: torch.Tensor, size: torch.Tensor, s_z: torch.Tensor) -> Any:
+        return self.model.template(z)
+
+    def extra_state(self, boxes: np.ndarray, frame_sizes: np.ndarray) -> State:
+        return {}
+
+    def window_influence(self, sub: State, instance: int) -> float | torch.Tensor:
+        return self.config.window_influence
+
+    def rescore(self, sub: State, x: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """Scores used to rank candidates (DaSiamRPN subtracts distractor similarity here)."""
+        return scores
+
+    # ---- protocol
+    def start(self, frames, frame_index, boxes) -> State:
+        c = self.config
+        b = torch.as_tensor(boxes, dtype=torch.float64, device=self.device)
+        centre = b[:, :2] + (b[:, 2:] - 1) / 2
+        size = b[:, 2:].clone()
+        avg = frame_means(frames, frame_index)
+        s_z = torch.round(exemplar_side(size, c.context_amount))
+        z = self._channels(self._crop(frames, frame_index, centre, s_z, c.exemplar_size, avg))
+        zf = self.template(z, size, s_z)
+        frame_sizes = np.array([[frames[i].shape[3], frames[i].shape[2]] for i in frame_index], np.int64)
+        state = {
+            "centre": centre,
+            "size": size,
+            "avg": avg,
+            "frame_size": torch.as_tensor(frame_sizes, dtype=torch.float64, device=self.device),
+            "zf": zf,
+            "instance": self.initial_instance(np.asarray(boxes), frame_sizes),
+        }
+        state.update(self.extra_state(np.asarray(boxes), frame_sizes))
+        return state
+
+    def step(self, frames, frame_index, state):
+        inst = state["instance"]
+        total = len(inst)
+        results: list[TrackResult | None] = [None] * total
+        new_state = dict(state)
+        for value in np.unique(inst):
+            idx = np.nonzero(inst == value)[0]
+            whole = len(idx) == total
+            sub = state if whole else take_state(state, idx)
+            updates, group_results = self.step_group(frames, np.asarray(frame_index)[idx], sub, int(value))
+            for key, val in updates.items():
+                if whole:
+                    new_state[key] = val
+                else:
+                    new_state[key] = write_targets(new_state[key], idx, val)
+            for k, i in enumerate(idx):
+                results[i] = group_results[k]
+        return new_state, results  # type: ignore[return-value]
+
+    def step_group(self, frames, frame_index: np.ndarray, sub: State, instance: int) -> tuple[State, list[TrackResult]]:
+        """One step of targets that share a search size: crop, forward, select, update."""
+        c = self.config
+        centre, size = sub["centre"], sub["size"]
+        s_z = exemplar_side(size, c.context_amount)
+        scale_z = c.exemplar_size / s_z
+        s_x = torch.round(s_z * (instance / c.exemplar_size))
+        x = self._channels(self._crop(frames, frame_index, centre, s_x, instance, sub["avg"]))
+        out = self.model.search(x, sub["zf"])
+        scores, boxes = self.decode(out, instance)
+        _, window = self.grid(instance)
+        ranking = self.rescore(sub, x, scores)
+        sel = select_best(
+            ranking, boxes, size * scale_z[:, None], c.penalty_k, window, self.window_influence(sub, instance)
         )
-        model = MODELS.build(architecture, **options)
-    else:
-        path = Path(str(weights))
-        if path.suffix.lower() in CHECKPOINT_SUFFIXES:
-            if importer is None:
-                raise WeightsError(
-                    f"{path.name} looks like a third-party checkpoint, but {tracker} has no importer for it.",
-                    hint="Convert it to a zoo model (.safetensors + .yaml) first.",
-                )
-            if not path.is_file():
-                raise WeightsError(f"Weights file not found: {path}.")
-            model = importer(path, MODELS.build(architecture, **options))
-        else:
-            model, entry = zoo.load_model(weights, device=None)
-            if entry.architecture != architecture:
-                raise WeightsError(
-                    f"Weights {entry.name!r} are for {entry.architecture!r}, but {tracker} uses {architecture!r}.",
-                    hint="Pick the tracker that matches the weights, or other weights.",
-                )
-    return model.eval().to(device)
+        if ranking is not scores:  # the re-scored map only ranks; size update and report use the raw score
+            rows = torch.arange(scores.shape[0], device=scores.device)
+            sel.score = torch.where(sel.valid, scores[rows, sel.index], torch.zeros_like(sel.score))
+        new_centre, new_size = smooth_update(centre, size, sel, scale_z, c.lr)
+        if c.keep_aspect:
+            new_size = size * torch.sqrt(new_size.prod(dim=1, keepdim=True) / size.prod(dim=1, keepdim=True))
+        return self.finish(frames, frame_index, sub, instance, out, sel, scale_z, s_x, new_centre, new_size)
+
+    def finish(
+        self, frames, frame_index, sub, instance, out, sel: Selection, scale_z, s_x, new_centre, new_size
+    ) -> tuple[State, list[TrackResult]]:
+        """Clip, store and report (the plain §1.9 update). Variants override this."""
+        centre, size = clip_state(new_centre, new_size, sub["frame_size"], self.config.min_size)
+        rows = torch.cat([state_to_xywh(centre, size), sel.score[:, None]], dim=1).cpu().numpy()
+        return {"centre": centre, "size": size}, [result_from_row(r) for r in rows]
 
 
-def shipped_weights(tracker: str, architecture: str) -> str | None:
-    """Name of the zoo entry shipped for ``tracker`` (and this architecture), if any."""
-    from siamkit import zoo
+class AnchorCore(SiamCore):
+    """§1 with anchor boxes (SiamRPN, DaSiamRPN, SiamRPN++, SiamMask)."""
 
-    for entry in zoo.list_models():
-        if entry.meta.get("tracker") == tracker and entry.architecture == architecture:
-            return entry.name
-    return None
+    name = "siamrpn"
+    uses_anchors = True
 
+    def __init__(self, model, config: SiamRPNConfig, device):
+        self.anchor_num = len(config.ratios) * len(config.scales)
+        super().__init__(model, config, device)
 
-def resolve_config(
-    cls: type,
-    tracker: str,
-    config: Any = None,
-    preset: str | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> Any:
-    """A tracker's frozen config: a dataclass, a YAML path, or the published default.
+    def _make_grid(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        grid = anchor_grid(size, c.stride, c.ratios, c.scales, device=self.device)
+        return grid, anchor_window(size, self.anchor_num, device=self.device)
 
-    A YAML file is either one config mapping or ``{default: NAME, presets: {NAME: {…}}}``
-    (``configs/<tracker>.yaml`` holds every published configuration of that tracker).
-    ``overrides`` replace single values (unknown names are rejected).
-    """
-    if isinstance(config, cls):
-        cfg = config
-    elif config is not None and not isinstance(config, (str, Path)):
-        raise ConfigError(f"config must be a {cls.__name__} or a YAML path, got {type(config).__name__}.")
-    else:
-        path = Path(config) if config is not None else CONFIG_DIR / f"{tracker}.yaml"
-        if config is None and not path.is_file():
-            if preset is not None:
-                raise ConfigError(f"Preset {preset!r} requested but {path} is missing.")
-            cfg = cls()
-        else:
-            cfg = _from_file(cls, path, preset)
-    if overrides:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ConfigError(
-                f"Unknown option(s) for {tracker}: {', '.join(unknown)}.",
-                hint=f"Valid options: config, preset, {', '.join(sorted(names))}.",
-            )
-        cfg = from_dict(cls, {**dataclasses.asdict(cfg), **overrides}, where=tracker)
-    return cfg
+    def decode(self, out, instance):
+        grid, _ = self.grid(instance)
+        cls, loc = out["cls"], out["loc"]
+        _check_map(cls, self.score_size(instance), "cls")
+        return foreground_scores(cls, self.anchor_num), decode_deltas(loc, grid)
 
 
-def _from_file(cls: type, path: Path, preset: str | None) -> Any:
-    data = load_yaml(path)
-    if "presets" in data:
-        presets = data["presets"]
-        name = preset or data.get("default")
-        if name not in presets:
-            raise ConfigError(f"{path}: no preset {name!r}.", hint=f"Available presets: {', '.join(sorted(presets))}.")
-        return from_dict(cls, presets[name], where=f"{path}:{name}")
-    if preset is not None:
-        raise ConfigError(f"{path} holds a single configuration; it has no preset {preset!r}.")
-    if "TRACK" in data:
-        return from_pysot(cls, data, where=str(path))
-    return from_dict(cls, data, where=str(path))
+class PointCore(SiamCore):
+    """§1 with anchor-free points and (l, t, r, b) distances (SiamBAN, SiamBAN-ACM)."""
+
+    name = "siamban"
+
+    def _make_grid(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        grid = point_grid(size, self.config.stride, device=self.device)
+        return grid, hann_window(size, device=self.device).reshape(-1)
+
+    def decode(self, out, instance):
+        grid, _ = self.grid(instance)
+        cls, loc = out["cls"], out["loc"]
+        _check_map(cls, self.score_size(instance), "cls")
+        return foreground_scores(cls, 1), decode_ltrb(loc, grid)
 
 
-def _pysot_model(data: dict[str, Any]) -> str | None:
-    """The siamkit network a pysot/siamban experiment file describes (None when unclear)."""
-
-    def get(section: str, key: str) -> Any:
-        body = data.get(section)
-        return body.get(key) if isinstance(body, dict) else None
-
-    backbone = str(get("BACKBONE", "TYPE") or "").lower()
-    if get("MASK", "MASK"):
-        return "siammask_r50"
-    if "BAN" in data and get("BAN", "BAN") is not False:
-        return "siamban_r50"
-    if backbone.startswith("resnet50"):
-        return "siamrpnpp_r50"
-    if backbone.startswith("mobilenetv2"):
-        return "siamrpnpp_mobilev2"
-    if backbone.startswith("alexnet"):
-        return "siamrpn_alexnet" if get("RPN", "TYPE") == "UPChannelRPN" else "siamrpnpp_alexnet"
-    return None
-
-
-# pysot / siamban experiment files (yacs, upper case): TRACK/ANCHOR/POINT keys → siamkit fields.
-PYSOT_KEYS = {
-    ("TRACK", "PENALTY_K"): "penalty_k",
-    ("TRACK", "WINDOW_INFLUENCE"): "window_influence",
-    ("TRACK", "LR"): "lr",
-    ("TRACK", "EXEMPLAR_SIZE"): "exemplar_size",
-    ("TRACK", "INSTANCE_SIZE"): "instance_size",
-    ("TRACK", "BASE_SIZE"): "base_size",
-    ("TRACK", "CONTEXT_AMOUNT"): "context_amount",
-    ("TRACK", "LOST_INSTANCE_SIZE"): "lost_instance_size",
-    ("TRACK", "CONFIDENCE_LOW"): "confidence_low",
-    ("TRACK", "CONFIDENCE_HIGH"): "confidence_high",
-    ("TRACK", "MASK_THERSHOLD"): "mask_threshold",  # sic: pysot's spelling
-    ("TRACK", "MASK_THRESHOLD"): "mask_threshold",
-    ("ANCHOR", "STRIDE"): "stride",
-    ("ANCHOR", "RATIOS"): "ratios",
-    ("ANCHOR", "SCALES"): "scales",
-    ("POINT", "STRIDE"): "stride",
-}
-
-
-def from_pysot(cls: type, data: dict[str, Any], where: str = "pysot config") -> Any:
-    """Translate a pysot/siamban experiment ``config.yaml`` into the tracker config ``cls``.
-
-    Tracking values (``TRACK``, ``ANCHOR``, ``POINT``) are taken over; the fusion flag
-    ``RPN``/``BAN.KWARGS.weighted`` and the neck widths ``ADJUST.KWARGS.out_channels`` go to
-    ``model_options``; ``BACKBONE.TYPE``/``RPN.TYPE``/``MASK``/``BAN`` pick the network;
-    ``TRACK.TYPE: SiamRPNLTTracker`` turns on ``long_term``. Everything
-    else (training, data sets, legacy keys such as ``BACKBONE.LAYERS``) is ignored with one
-    warning naming it, so old files that pysot's strict loader rejects still load.
-    """
-    fields = {f.name for f in dataclasses.fields(cls)}
-    values = dataclasses.asdict(cls())
-    model = _pysot_model(data)
-    if model is not None and model != values.get("model"):
-        values["model"], values["model_options"] = model, {}
-    ignored = []
-    for section, body in data.items():
-        if not isinstance(body, dict):
-            ignored.append(section)
-            continue
-        for key, value in body.items():
-            name = PYSOT_KEYS.get((section, key))
-            if name in fields:
-                values[name] = value
-            elif (section, key) == ("TRACK", "TYPE") and value == "SiamRPNLTTracker" and "long_term" in fields:
-                values["long_term"] = True
-            elif (section, key) in (("RPN", "KWARGS"), ("BAN", "KWARGS")) and isinstance(value, dict):
-                if "weighted" in value:
-                    values["model_options"] = {**values.get("model_options", {}), "weighted": bool(value["weighted"])}
-            elif (section, key) == ("ADJUST", "KWARGS") and isinstance(value.get("out_channels"), list):
-                channels = [int(c) for c in value["out_channels"]]
-                values["model_options"] = {**values.get("model_options", {}), "neck_channels": channels}
-            elif (section, key) != ("TRACK", "TYPE"):
-                ignored.append(f"{section}.{key}")
-    if ignored:
-        log.warning("%s: ignored pysot settings that do not affect tracking: %s", where, ", ".join(ignored))
-    if "adaptive" in fields:
-        values["adaptive"] = False  # DaSiamRPN's adaptive search is not part of pysot
-    values["source"] = f"translated from {where}"
-    return from_dict(cls, values, where=where)
-
-
-def preset_names(tracker: str) -> list[str]:
-    """Names of the published configurations in ``configs/<tracker>.yaml``."""
-    path = CONFIG_DIR / f"{tracker}.yaml"
-    return sorted(load_yaml(path).get("presets", {})) if path.is_file() else []
+def _check_map(t: torch.Tensor, size: int, name: str) -> None:
+    if t.shape[-1] != size or t.shape[-2] != size:
+        raise ConfigError(
+            f"The network's {name} map is {tuple(t.shape[-2:])}, but the tracker config implies {size}×{size}.",
+            hint="Check instance_size / base_size / stride against the model.",
+        )
 
 
 __all__ = [
+    "AnchorCore",
     "BatchedTracker",
     "Core",
+    "CoreConfig",
+    "PointCore",
+    "SiamCore",
+    "SiamRPNConfig",
     "SiameseTracker",
-    "build_model",
-    "resolve_config",
-    "resolve_device",
+    "State",
+    "cat_states",
+    "crop_targets",
+    "frame_means",
+    "frames_to_device",
+    "result_from_row",
+    "take_state",
+    "write_targets",
 ]
