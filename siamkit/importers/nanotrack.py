@@ -249,10 +249,21 @@ def build_network(version: int):
     return classes[version]()
 
 
-def load_nanotrack(path: str | Path, version: int | None = None, device: str | torch.device | None = None):
-    """Build the network of the checkpoint's version (or ``version``), load it strictly, eval mode."""
+def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path, device: Any):
+    """``state`` into ``model`` after checking every key and shape; eval mode, on ``device``."""
     from siamkit.zoo import check_state_dict
 
+    expected = model.state_dict()
+    check_state_dict(expected, state, source=f"weights in {path}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def load_nanotrack(path: str | Path, version: int | None = None, device: str | torch.device | None = None):
+    """Build the network of the checkpoint's version (or ``version``), load it strictly, eval mode."""
     raw = read_checkpoint(path)["state_dict"]
     found = detect_version(raw)
     if version is not None and version != found:
@@ -260,31 +271,12 @@ def load_nanotrack(path: str | Path, version: int | None = None, device: str | t
             f"{path} holds NanoTrack v{found} weights, not v{version}.",
             hint=f"Pass version={found} (or leave it out), or the nanotrackv{version}.pth file.",
         )
-    model = build_network(found)
-    state = map_state_dict(raw, found)
-    expected = model.state_dict()
-    check_state_dict(expected, state, source=f"weights in {path}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-    model.eval()
-    if device is not None:
-        model.to(device)
-    return model
+    return _load_strict(build_network(found), map_state_dict(raw, found), path, device)
 
 
 def load_nanotrack_v2(path: str | Path, device: str | torch.device | None = None):
     """Build :class:`~siamkit.nn.nanotrack.NanoTrackV2`, load ``nanotrackv2.pth`` strictly, eval mode."""
-    from siamkit.nn.nanotrack import NanoTrackV2
-    from siamkit.zoo import check_state_dict
-
-    model = NanoTrackV2()
-    state = load_nanotrack_state(path, version=2)
-    expected = model.state_dict()
-    check_state_dict(expected, state, source=f"weights in {path}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-    model.eval()
-    if device is not None:
-        model.to(device)
-    return model
+    return _load_strict(build_network(2), load_nanotrack_state(path, version=2), path, device)
 
 
 def sha256(path: str | Path) -> str:
