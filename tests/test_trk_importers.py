@@ -23,6 +23,10 @@ from siamkit.importers import siamfc as fc_imp
 from siamkit.trackers import create_tracker
 
 R50 = {"base_width": 8, "blocks": [1, 1, 1, 1], "neck_channels": [16, 16, 16]}
+#: The published configuration of each tracker (their default preset is siamkit's trained ``lite0``, another network).
+PUBLISHED_PRESETS = {"siamrpnpp_r50": None, "siammask": None, "dasiamrpn": "vot18_big", "siamfc": "siamfc_pytorch",
+                     "siamban": "vot2018"}
+
 CASES = {
     # tracker: (model name, model options, table, names that must appear in the exported file)
     "siamrpnpp_r50": (
@@ -92,7 +96,8 @@ def test_round_trip_under_third_party_names(tracker, tmp_path):
     path = tmp_path / "model.pth"
     torch.save(wrapped, path)
     torch.manual_seed(2)
-    t = create_tracker(tracker, weights=str(path), device="cpu", model_options=options)
+    t = create_tracker(tracker, weights=str(path), device="cpu", model_options=options,
+                       preset=PUBLISHED_PRESETS[tracker])
     got = t.model.state_dict()
     want = source.state_dict()
     assert set(got) == set(want)
@@ -135,7 +140,8 @@ def test_wrong_project_checkpoint_is_refused(tmp_path):
     _, _, state = _exported("siamfc")
     torch.save(state, tmp_path / "siamfc.pth")
     with pytest.raises(WeightsError) as info:
-        create_tracker("siamban", weights=str(tmp_path / "siamfc.pth"), device="cpu", model_options=R50)
+        create_tracker("siamban", weights=str(tmp_path / "siamfc.pth"), device="cpu", model_options=R50,
+                       preset=PUBLISHED_PRESETS["siamban"])
     assert info.value.missing and info.value.unexpected
 
 
@@ -150,7 +156,8 @@ def test_truncated_garbage_and_unsafe_files(tmp_path):
     torch.save({"epoch": 3}, tmp_path / "empty.pth")
     for name in ("cut.pth", "text.pth", "list.pth", "empty.pth", "missing.pth"):
         with pytest.raises(WeightsError):
-            create_tracker("dasiamrpn", weights=str(tmp_path / name), device="cpu", model_options=options)
+            create_tracker("dasiamrpn", weights=str(tmp_path / name), device="cpu", model_options=options,
+                           preset=PUBLISHED_PRESETS["dasiamrpn"])
 
 
 class _Evil:

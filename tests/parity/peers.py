@@ -38,6 +38,11 @@ R50_INSTANCE = 191  # search size of the ResNet-50 comparisons (published 255): 
 FUSION = [0.3, 1.0, -0.4]  # learned level weights of the weighted MultiRPN (softmaxed), distinct per level
 
 
+#: The published configuration each comparison runs (the default preset of these trackers is siamkit's trained
+#: ``lite0``, another network).
+PUBLISHED_PRESETS = {"siamfc": "siamfc_pytorch", "siamrpn": "vot", "dasiamrpn": "vot18_big", "siamban": "vot2018"}
+
+
 @dataclass
 class Comparison:
     """One tracker against its reference on one clip: both box lists (x, y, w, h, 0-based) and differences."""
@@ -111,6 +116,7 @@ class OpenCV3Contours:
 
 
 @contextlib.contextmanager
+
 def pysot_env():
     """pysot's config, model builder and tracker builder (the config restored on exit)."""
     with peer_sources("pysot") as folder:
@@ -178,7 +184,8 @@ def compare_pysot(name: str, env: dict, workdir: Path) -> Comparison:
     prepare_pysot(model, env["build_tracker"](model), frames, box)
     path = Path(workdir) / f"{name}.pth"
     torch.save(model.state_dict(), path)
-    ours = create_tracker(name, weights=str(path), device="cpu", model_options=options, uint8_crops=True, **overrides)
+    ours = create_tracker(name, weights=str(path), device="cpu", model_options=options, uint8_crops=True,
+                          preset=PUBLISHED_PRESETS.get(name), **overrides)
     theirs = env["build_tracker"](model)
     got, want = [], []
     with torch.no_grad():
@@ -243,7 +250,8 @@ def compare_siamfc(env: dict, workdir: Path) -> Comparison:
     calibrate_batchnorm(theirs.net, [lambda: theirs.net.backbone(z), lambda: theirs.net.backbone(x)])
     path = Path(workdir) / "siamfc.pth"
     torch.save(theirs.net.state_dict(), path)
-    ours = create_tracker("siamfc", weights=str(path), device="cpu", uint8_crops=True, clip_to_frame=False)
+    ours = create_tracker("siamfc", weights=str(path), device="cpu", uint8_crops=True, clip_to_frame=False,
+                          preset=PUBLISHED_PRESETS["siamfc"])
     got, want = [], []
     theirs.init(rgb[0], one_based)
     ours.init(frames[0], box)
@@ -374,7 +382,8 @@ def compare_dasiamrpn(name: str, env: dict, workdir: Path) -> Comparison:
     plant_upchannel(net, seen[-1], init)
     path = Path(workdir) / f"{name}.pth"
     torch.save(net.state_dict(), path)
-    ours = create_tracker(name, weights=str(path), device="cpu", uint8_crops=True, **options)
+    ours = create_tracker(name, weights=str(path), device="cpu", uint8_crops=True, preset=PUBLISHED_PRESETS.get(name),
+                          **options)
     with torch.no_grad():
         state = init()
         ours.init(frames[0], box)
@@ -476,6 +485,7 @@ def compare_siamban(env: dict, workdir: Path) -> Comparison:
     torch.save(model.state_dict(), path)
     ours = create_tracker(
         "siamban",
+        preset=PUBLISHED_PRESETS["siamban"],
         weights=str(path),
         device="cpu",
         model_options={"neck_channels": [NARROW] * 3, "blocks": R50_BLOCKS},
