@@ -104,6 +104,19 @@ def test_the_lite0_preset_tracks_a_frame():
     assert result.extra["fast_motion"] is False
 
 
+
+def test_the_search_branch_runs_in_onnxruntime_with_the_same_boxes():
+    from siamkit.trackers import create_tracker
+
+    boxes = []
+    for backend in ("torch", "onnxruntime"):  # the exported example template gets a box prior too
+        torch.manual_seed(0)
+        tracker = create_tracker("siamban_acm", weights="none", preset="lite0", device="cpu", backend=backend)
+        tracker.init(FRAME, (100, 70, 40, 50))
+        boxes.append(tracker.track(FRAME).box)
+    np.testing.assert_allclose(boxes[1], boxes[0], atol=1e-3)
+
+
 @pytest.fixture
 def tiny_recipe(tmp_path):
     shared_path("tracking_train")

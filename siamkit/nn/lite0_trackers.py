@@ -122,8 +122,6 @@ class SiamBANLite0(TrunkSplit, SiamBANNet):
 class SiamBANACMLite0(TrunkSplit, SiamBANACMNet):
     """SiamBAN-ACM on the trunk: adjust → one ACM level (fuse size 4), whose template half sees the box prior."""
 
-    needs_box_prior = True
-
     def __init__(self, width: int = 128, pretrained: bool = False):
         trunk = _trunk(pretrained)
         super().__init__(trunk, AdjustLayer(trunk.out_channels, width, TEMPLATE_CELLS),

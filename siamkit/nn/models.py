@@ -235,6 +235,8 @@ class SiamBANNet(SiameseTrackerNet):
 class SiamBANACMNet(SiamBANNet):
     """SiamBAN-ACM: SiamBAN with asymmetric-convolution heads; ``template`` needs ``box`` (w, h)."""
 
+    needs_box_prior = True
+
     def template(self, z, box=None):
         _check_image("z", z)
         return self.head.template(self._features(z, crop=True), box)
@@ -349,8 +351,7 @@ def siamban_alexnet(
     """A light SiamBAN: SiamFC's AlexNetV1 (no neck) and one box-adaptive head at the backbone's width;
     127 → 6×6, 255 → 22×22 → 17×17 points at stride 8. ``score="correlation"`` scores by SiamFC's plain
     correlation (:class:`~siamkit.nn.heads.ban.CorrelationBAN`), ``"depthwise"`` by a learned branch
-    (:class:`~siamkit.nn.heads.ban.MultiBAN`, as SiamBAN). At ``width_mult`` 0.25 with correlation scores it
-    is siamkit's CPU tracker ``siamban_light``, whose backbone and score start from the shipped SiamFC."""
+    (:class:`~siamkit.nn.heads.ban.MultiBAN`, as SiamBAN); a trained SiamFC can initialise backbone and score."""
     backbone = AlexNetV1(width_mult)
     if score == "correlation":
         head = CorrelationBAN(backbone.out_channels, out_scale=out_scale)

@@ -170,8 +170,10 @@ def _example_inputs(model: torch.nn.Module) -> tuple[torch.Tensor, Any]:
     """A random batch-1 search crop and the template features of a random exemplar crop."""
     e, i = int(model.exemplar_size), int(model.instance_size)
     generator = torch.Generator().manual_seed(0)
+    # SiamBAN-ACM's template also takes the target's (w, h) in the exemplar crop: any plausible one will do
+    box = torch.tensor([[e / 2, e / 2]]) if getattr(model, "needs_box_prior", False) else None
     with torch.no_grad():
-        zf = model.template(torch.rand(1, 3, e, e, generator=generator) * 255)
+        zf = model.template(torch.rand(1, 3, e, e, generator=generator) * 255, box)
     return torch.rand(1, 3, i, i, generator=generator) * 255, zf
 
 
