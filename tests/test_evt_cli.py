@@ -62,5 +62,5 @@ def test_eval_without_tracker_uses_the_best_shipped_one(tmp_path, capsys):
                           "--out", str(tmp_path / "best"), "--device", "cpu")
     assert code in (0, None), out + err
     name = best_tracker()[0]
-    assert f"tracker: {name} (best shipped model" in err
+    assert name == "nanotrack_lite0" and f"tracker: {name} (the default shipped model" in err
     assert f"{name} · ope · 1 sequences" in out

@@ -12,7 +12,7 @@ from siamkit.cli.options import check_device, parse_boxes
 def demo(
     video: str = typer.Option(None, help="Track in your own video instead of the built-in clip."),
     box: list[str] = typer.Option(None, help="Initial box x,y,w,h in the first frame (with --video)."),
-    tracker: str = typer.Option(None, help="Tracker name (default: the best shipped tracker)."),
+    tracker: str = typer.Option(None, help="Tracker name (default: nanotrack_lite0)."),
     out: str = typer.Option("demo", help="Output folder."),
     device: str = typer.Option(None, callback=check_device, help="cpu or cuda (default: cuda when available)."),
     check: bool = typer.Option(False, "--check", help="Only print the environment and run a self-check."),

@@ -45,7 +45,7 @@ def _list_trackers(value: bool) -> None:
 @app.command("eval")
 def eval_command(
     tracker: str = typer.Option(
-        None, "--tracker", "-t", help="Tracker name (see `siamkit eval --list`; default: the best shipped tracker)."
+        None, "--tracker", "-t", help="Tracker name (see `siamkit eval --list`; default: nanotrack_lite0)."
     ),
     model: str = typer.Option(
         None, "--model", "-m",

@@ -24,7 +24,7 @@ from siamkit.video import CODECS
 def track(
     source: str = typer.Argument(..., help="Video file, folder of frames (sorted by name) or camera index."),
     box: list[str] = typer.Option(..., "--box", help="Initial box x,y,w,h; repeat for more targets."),
-    tracker: str = typer.Option(None, "--tracker", "-t", help="Tracker name (default: the best shipped tracker)."),
+    tracker: str = typer.Option(None, "--tracker", "-t", help="Tracker name (default: nanotrack_lite0)."),
     weights: str = typer.Option(None, "--weights", "-w", help="Zoo name, .safetensors or third-party checkpoint."),
     preset: str = typer.Option(None, "--preset", help="Published configuration (see configs/<tracker>.yaml)."),
     device: str = typer.Option(None, "--device", callback=check_device,

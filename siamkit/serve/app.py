@@ -33,7 +33,7 @@ class JobRequest(BaseModel):
 
 
 def default_tracker(names: list[str]) -> str | None:
-    """The tracker the page preselects: the one ``siamkit track`` uses (the best shipped), when offered."""
+    """The tracker the page preselects: the one ``siamkit track`` uses (the default shipped), when offered."""
     from siamkit.demo import best_tracker
 
     best = best_tracker()[0]
