@@ -342,41 +342,39 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def train_on_cache(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out: Path,
-               sequences: Sequence[Any], resume: bool = False, steps: int | None = None) -> dict[str, Any]:
-    """Train the head (and the last ``trainable_blocks`` of the trunk) on the cache, validating on
-    ``sequences``; the best step's weights end up in ``model`` and in ``out/best.pt``."""
+def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, exp: Any, out: Path,
+                step_loss: Callable[[int, torch.Generator], tuple[torch.Tensor, Mapping[str, torch.Tensor]]],
+                validate: Callable[[], float], trained: Callable[[], dict[str, torch.Tensor]],
+                load_trained: Callable[[Mapping[str, torch.Tensor]], None], resume: bool = False,
+                steps: int | None = None) -> dict[str, Any]:
+    """The resumable loop of the cached recipes (distillation and the tracker heads).
+
+    Each step sets the warm-up/cosine learning rate (times a group's ``lr_mult``), seeds a generator from the
+    step number alone (so a resumed run draws the same batches), takes ``step_loss(step, generator)`` → (loss,
+    terms) and a clipped AdamW step. Every ``val_every`` steps ``validate()`` scores the model and the best step's
+    ``trained()`` state goes to ``out/best.pt``; every ``checkpoint_every`` steps ``out/checkpoint.pt`` holds
+    everything a resume needs, as plain tensors. The best step's weights end up in ``model``.
+    """
     steps = exp.steps if steps is None else int(steps)
-    split = cache_split(model, exp)
-    start = split if exp.trainable_blocks else None
-    trunk_params = [p for b in model.backbone.body._blocks[split:] for p in b.parameters() if p.requires_grad]
-    groups = [{"params": list(model.head.parameters()), "lr_mult": 1.0}]
-    if trunk_params:
-        groups.append({"params": trunk_params, "lr_mult": exp.trunk_lr_mult})
-    optimizer = torch.optim.AdamW(groups, lr=exp.lr, weight_decay=exp.weight_decay)
-    params = [p for g in groups for p in g["params"]]
+    params = [p for g in optimizer.param_groups for p in g["params"]]
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
     state = {"step": 0, "history": [], "validation": [], "best_auc": -1.0, "best_step": -1}
     if resume and ckpt_path.exists():
         saved = torch.load(ckpt_path, weights_only=True)
-        load_trainable_state(model, saved["trained"])
+        load_trained(saved["trained"])
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
     generator = torch.Generator()
-    weights = {k: float(v) for k, v in exp.loss_weights.items()}
     bar = progress(total=steps, desc=f"train {exp.name}", unit="step")
     bar.update(state["step"])
     started = time.perf_counter()
     while state["step"] < steps:
         step = state["step"]
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, exp) * group["lr_mult"]
+            group["lr"] = _lr_at(step, exp) * group.get("lr_mult", 1.0)
         model.train()
         generator.manual_seed(exp.seed * 1_000_003 + step)  # batches depend on the step only: exact resume
-        batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
-        terms = distill_losses(model.head_maps(batch["zf"], batch["xf"], start), batch, cache.mask,
-                               exp.kd_confidence)
-        loss = sum(weights.get(k, 0.0) * v for k, v in terms.items())
+        loss, terms = step_loss(step, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(params, 10.0)
@@ -388,18 +386,62 @@ def train_on_cache(model: nn.Module, cache: CachedPairs, exp: DistillExperiment,
         bar.set_postfix(loss=f"{state['history'][-1]['loss']:.3f}")
         done = state["step"] == steps
         if state["step"] % exp.val_every == 0 or done:
-            auc = tracking_auc(model, sequences, exp.tracker)
+            auc = validate()
             state["validation"].append({"step": state["step"], "auc": auc})
             if auc > state["best_auc"]:
                 state["best_auc"], state["best_step"] = auc, state["step"]
-                _save_checkpoint(best_path, {"trained": trainable_state(model, split), "step": state["step"]})
+                _save_checkpoint(best_path, {"trained": trained(), "step": state["step"]})
         if state["step"] % exp.checkpoint_every == 0 or done:
-            _save_checkpoint(ckpt_path, {"trained": trainable_state(model, split),
-                                         "optimizer": optimizer.state_dict(), "state": state})
+            _save_checkpoint(ckpt_path, {"trained": trained(), "optimizer": optimizer.state_dict(), "state": state})
     bar.close()
-    load_trainable_state(model, torch.load(best_path, weights_only=True)["trained"])
+    load_trained(torch.load(best_path, weights_only=True)["trained"])
     state["this_run_wall_time_s"] = round(time.perf_counter() - started, 1)
     return state
+
+
+def train_on_cache(model: nn.Module, cache: CachedPairs, exp: DistillExperiment, out: Path,
+                   sequences: Sequence[Any], resume: bool = False, steps: int | None = None) -> dict[str, Any]:
+    """Train the head (and the last ``trainable_blocks`` of the trunk) on the cache, validating on
+    ``sequences``; the best step's weights end up in ``model`` and in ``out/best.pt``."""
+    split = cache_split(model, exp)
+    start = split if exp.trainable_blocks else None
+    trunk_params = [p for b in model.backbone.body._blocks[split:] for p in b.parameters() if p.requires_grad]
+    groups = [{"params": list(model.head.parameters()), "lr_mult": 1.0}]
+    if trunk_params:
+        groups.append({"params": trunk_params, "lr_mult": exp.trunk_lr_mult})
+    optimizer = torch.optim.AdamW(groups, lr=exp.lr, weight_decay=exp.weight_decay)
+    weights = {k: float(v) for k, v in exp.loss_weights.items()}
+
+    def step_loss(step: int, generator: torch.Generator):
+        batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
+        terms = distill_losses(model.head_maps(batch["zf"], batch["xf"], start), batch, cache.mask,
+                               exp.kd_confidence)
+        return sum(weights.get(k, 0.0) * v for k, v in terms.items()), terms
+
+    return train_steps(model, optimizer, exp, out, step_loss, lambda: tracking_auc(model, sequences, exp.tracker),
+                       lambda: trainable_state(model, split), lambda state: load_trainable_state(model, state),
+                       resume, steps)
+
+
+def result_record(exp: Any, state: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], cache_time: float,
+                  started: float, **fields: Any) -> dict[str, Any]:
+    """The results summary both cached recipes write (``results.json``); ``fields`` add recipe-specific keys."""
+    return {
+        "experiment": exp.name,
+        **fields,
+        "steps": state["step"],
+        "best_step": state["best_step"],
+        "validation_auc_at_best_step": state["best_auc"],
+        "validation": state["validation"],
+        "validation_videos": list(exp.validation_videos),
+        "tuning": list(trials),
+        "validation_auc_tuned": max((t["auc"] for t in trials), default=state["best_auc"]),
+        "cache_pairs": exp.cache_pairs,
+        "cache_build_s": round(cache_time, 1),
+        "total_wall_time_s": round(time.perf_counter() - started, 1),
+        "machine": f"{platform.machine()} {platform.processor()}, {torch.get_num_threads()} torch threads",
+        "final_losses": state["history"][-1] if state["history"] else None,
+    }
 
 
 def run_distill(config: Mapping[str, Any], out_dir: str | Path | None = None, resume: bool = False,
@@ -432,25 +474,8 @@ def run_distill(config: Mapping[str, Any], out_dir: str | Path | None = None, re
         tuned, trials = tune_settings(lambda o: tracking_auc(model, sequences, o), exp.tracker, exp.tune)
     else:
         tuned, trials = dict(exp.tracker), []
-    results = {
-        "experiment": exp.name,
-        "config": source,
-        "command": command,
-        "steps": state["step"],
-        "best_step": state["best_step"],
-        "validation_auc_at_best_step": state["best_auc"],
-        "validation": state["validation"],
-        "validation_videos": list(exp.validation_videos),
-        "tracker": tuned,
-        "tuning": trials,
-        "validation_auc_tuned": max((t["auc"] for t in trials), default=state["best_auc"]),
-        "loss_weights": dict(exp.loss_weights),
-        "cache_pairs": exp.cache_pairs,
-        "cache_build_s": round(cache_time, 1),
-        "total_wall_time_s": round(time.perf_counter() - started, 1),
-        "machine": f"{platform.machine()} {platform.processor()}, {torch.get_num_threads()} torch threads",
-        "final_losses": state["history"][-1] if state["history"] else None,
-    }
+    results = result_record(exp, state, trials, cache_time, started, config=source, command=command, tracker=tuned,
+                            loss_weights=dict(exp.loss_weights))
     write_json(out / "results.json", results)
     weights_path = out / f"{exp.name}.safetensors"
     meta = {**exp.meta, "task": "tracking", "tracker_settings": tuned,

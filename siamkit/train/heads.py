@@ -20,7 +20,6 @@ The test clips are never read. Shipping into the package happens only with ``--p
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -41,16 +40,15 @@ from siamkit.ops.postprocess import exemplar_box_prior
 from siamkit.train.distill import (
     CachedPairs,
     TeacherConfig,
-    _lr_at,
-    _save_checkpoint,
     build_cache,
     ope_auc,
+    result_record,
+    train_steps,
     tune_settings,
     validation_sequences,
 )
 from siamkit.train.tracking import TASK_FOR_KIND, SourceConfig, _collate_aug, targets_for
 from siamkit.utils.io import write_json
-from siamkit.utils.progress import progress
 
 #: The box given to negative pairs' targets (they have none): the crop centre, a typical target size.
 NEGATIVE_BOX_SIDE = 64.0
@@ -208,29 +206,13 @@ class Validator:
 def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out: Path, validate: Validator,
                 resume: bool = False, steps: int | None = None) -> dict[str, Any]:
     """Train the head on the cache, validating every ``val_every`` steps; the best step ends up in ``model``."""
-    steps = exp.steps if steps is None else int(steps)
     task = TASK_FOR_KIND[model.kind](model, exp.loss_weights or None)
     builder = targets_for(model, exp.pairs.search_size, **exp.targets)
     needs_box = bool(getattr(model, "needs_box_prior", False))  # SiamBAN-ACM: the template takes the box prior
-    params = head_parameters(model)
-    optimizer = torch.optim.AdamW(params, lr=exp.lr, weight_decay=exp.weight_decay)
-    ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
-    state = {"step": 0, "history": [], "validation": [], "best_auc": -1.0, "best_step": -1}
-    if resume and ckpt_path.exists():
-        saved = torch.load(ckpt_path, weights_only=True)
-        load_head_state(model, saved["trained"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = saved["state"]
-    generator = torch.Generator()
-    bar = progress(total=steps, desc=f"train {exp.name}", unit="step")
-    bar.update(state["step"])
-    started = time.perf_counter()
-    while state["step"] < steps:
-        step = state["step"]
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, exp)
-        model.train()
-        generator.manual_seed(exp.seed * 1_000_003 + step)  # batches and targets depend on the step only
+    optimizer = torch.optim.AdamW(head_parameters(model), lr=exp.lr, weight_decay=exp.weight_decay)
+
+    def step_loss(step: int, generator: torch.Generator):
+        # batches, distractor swaps and targets depend on the step only (exact resume)
         batch = cache.batch(torch.randint(cache.size, (exp.batch_size,), generator=generator))
         boxes, negative = boxes_from_point_targets(batch["label_loc"], model.stride, exp.pairs.search_size)
         if needs_box:
@@ -241,30 +223,10 @@ def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out:
         prior = (batch["z_box"],) if needs_box else ()
         out_maps = model.search_from_trunk(batch["xf"], model.template_from_trunk(batch["zf"], *prior))
         terms = task.losses(out_maps, targets)
-        loss = weighted_total(terms, task.weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, 10.0)
-        optimizer.step()
-        state["step"] = step + 1
-        state["history"].append({"step": step + 1, "loss": float(loss.detach()),
-                                 **{k: float(v.detach()) for k, v in terms.items()}})
-        bar.update(1)
-        bar.set_postfix(loss=f"{state['history'][-1]['loss']:.3f}")
-        done = state["step"] == steps
-        if state["step"] % exp.val_every == 0 or done:
-            auc = validate(model)
-            state["validation"].append({"step": state["step"], "auc": auc})
-            if auc > state["best_auc"]:
-                state["best_auc"], state["best_step"] = auc, state["step"]
-                _save_checkpoint(best_path, {"trained": head_state(model), "step": state["step"]})
-        if state["step"] % exp.checkpoint_every == 0 or done:
-            _save_checkpoint(ckpt_path, {"trained": head_state(model), "optimizer": optimizer.state_dict(),
-                                         "state": state})
-    bar.close()
-    load_head_state(model, torch.load(best_path, weights_only=True)["trained"])
-    state["this_run_wall_time_s"] = round(time.perf_counter() - started, 1)
-    return state
+        return weighted_total(terms, task.weights), terms
+
+    return train_steps(model, optimizer, exp, out, step_loss, lambda: validate(model), lambda: head_state(model),
+                       lambda state: load_head_state(model, state), resume, steps)
 
 
 def run_heads(config: Mapping[str, Any], out_dir: str | Path | None = None, resume: bool = False,
@@ -298,26 +260,8 @@ def run_heads(config: Mapping[str, Any], out_dir: str | Path | None = None, resu
             tuned, trials = tune_settings(lambda settings: validate(model, settings), {}, exp.tune)
         else:
             tuned, trials = {}, []
-    results = {
-        "experiment": exp.name,
-        "config": source,
-        "command": command,
-        "tracker": exp.tracker,
-        "preset": exp.preset,
-        "steps": state["step"],
-        "best_step": state["best_step"],
-        "validation_auc_at_best_step": state["best_auc"],
-        "validation": state["validation"],
-        "validation_videos": list(exp.validation_videos),
-        "tracker_settings": tuned,
-        "tuning": trials,
-        "validation_auc_tuned": max((t["auc"] for t in trials), default=state["best_auc"]),
-        "cache_pairs": exp.cache_pairs,
-        "cache_build_s": round(cache_time, 1),
-        "total_wall_time_s": round(time.perf_counter() - started, 1),
-        "machine": f"{platform.machine()} {platform.processor()}, {torch.get_num_threads()} torch threads",
-        "final_losses": state["history"][-1] if state["history"] else None,
-    }
+    results = result_record(exp, state, trials, cache_time, started, config=source, command=command,
+                            tracker=exp.tracker, preset=exp.preset, tracker_settings=tuned)
     write_json(out / "results.json", results)
     meta = {**exp.meta, "task": "tracking", "tracker": exp.tracker, "tracker_settings": tuned,
             "recipe": {k: results[k] for k in ("config", "command", "steps", "best_step", "validation_videos",
