@@ -345,6 +345,7 @@ RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
     "cpu_heldout": ("cpu_heldout", cpu_heldout),
     "test_clips": ("test_clips_nanotrack_lite0", test_clips),
     "test_clips_families": ("test_clips_families", test_clips_families),
+    "test_clips_families_late": ("test_clips_families_late", test_clips_families),
     "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
     "parity": ("parity", parity),
     "tracking_speed": ("tracking_speed", tracking_speed),
