@@ -52,23 +52,6 @@ class SiamBANACMConfig(CoreConfig):
     source: str = "wencheng256/SiamBAN-ACM siamban/core/config.py, siamban/tracker/siamban_tracker.py"
 
 
-@dataclass(frozen=True)
-class SiamBANLightConfig(CoreConfig):
-    """siamkit's light SiamBAN for CPU (``siamban_alexnet`` at width 0.25, trained here on RGB crops).
-
-    Penalty, window and smoothing were picked on the model's training clips only
-    (benchmarks/tune_on_training_clips.py, results in benchmarks/results/tune_siamban_light.json)."""
-
-    model: str = "siamban_alexnet"
-    base_size: int = 0
-    penalty_k: float = 0.04
-    window_influence: float = 0.2
-    lr: float = 0.25
-    keep_aspect: bool = True
-    rgb: bool = True
-    source: str = "siamkit: trained here; penalty/window/lr by benchmarks/tune_on_training_clips.py"
-
-
 class BANCore(PointCore):
     """SiamBAN: §1 with points."""
 
@@ -118,8 +101,3 @@ def build_siamban_acm(weights=None, device=None, **options) -> SiameseTracker:
     """SiamBAN-ACM: asymmetric convolution heads with a box prior (wencheng256/SiamBAN-ACM)."""
     return make_tracker("siamban_acm", SiamBANACMConfig, ACMCore, weights, device, importer=siamban_importer, **options)
 
-
-@TRACKERS.register("siamban_light")
-def build_siamban_light(weights=None, device=None, **options) -> SiameseTracker:
-    """Light SiamBAN for CPU: SiamFC's AlexNet at width 0.25 and one box-adaptive head (trained here)."""
-    return make_tracker("siamban_light", SiamBANLightConfig, BANCore, weights, device, **options)

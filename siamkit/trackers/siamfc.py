@@ -9,7 +9,7 @@ Boxes follow siamfc-pytorch: centre ``x + (w − 1)/2`` in, ``(cx − (w − 1)/
 Crops follow siamfc-pytorch too (``crop: siamfc``): a crop of side ``s`` starts at
 ``round(c − (s − 1)/2)``, centred on the target, and the padding colour is the mean rounded to
 uint8; ``crop: pysot`` keeps the shared convention ``floor(c − s/2)`` (one pixel left/up), which
-the shipped ``siamfc_alexnet`` weights were trained with and keep using unless ``crop`` is given.
+the shipped ``lite0`` preset was trained with (siamkit's training pairs are cut that way).
 ``uint8_crops`` resizes in uint8 as siamfc-pytorch does. ``rgb: true`` feeds RGB as the
 siamfc-pytorch weights expect. ``clip_to_frame`` (a siamkit addition) keeps the centre inside
 the image so a target that leaves never drags the search away forever.
@@ -17,7 +17,6 @@ the image so a target that leaves never drags the search away forever.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ from siamkit.errors import ConfigError
 from siamkit.ops.crop import siamfc_crop_centres
 from siamkit.ops.postprocess import exemplar_side, siamfc_select, upsample_responses
 from siamkit.ops.windows import hann_window
-from siamkit.trackers.build import build_model, resolve_config, resolve_device, shipped_weights
+from siamkit.trackers.build import build_model, resolve_config, resolve_device
 from siamkit.trackers.engine import Core, SiameseTracker, crop_targets, frame_means, result_from_row
 
 
@@ -159,10 +158,6 @@ def siamfc_importer(path, model):
 def build_siamfc(weights=None, device=None, config=None, preset=None, **overrides) -> SiameseTracker:
     """SiamFC (AlexNet, 3 scales) with siamfc-pytorch's settings."""
     cfg = resolve_config(SiamFCConfig, "siamfc", config, preset, overrides)
-    shipped = weights is None and not cfg.model_options and shipped_weights("siamfc", cfg.model) is not None
-    if shipped and "crop" not in overrides:
-        # The shipped siamfc_alexnet was trained and tuned on crops at floor(c − s/2): keep them.
-        cfg = dataclasses.replace(cfg, crop="pysot")
     dev = resolve_device(device)
     model = build_model(cfg.model, dict(cfg.model_options), weights, dev, siamfc_importer, tracker="siamfc")
     return SiameseTracker(SiamFCCore(model, cfg, dev), name="siamfc")

@@ -31,12 +31,11 @@ FRAMES = 15
 SEED = 0
 
 #: Siamese trackers without shipped weights: random weights after torch.manual_seed(SEED).
-RANDOM = ("siamrpn", "dasiamrpn", "siamrpnpp_alexnet", "siamrpnpp_mobilev2", "siamrpnpp_r50",
-          "siammask", "siamban", "siamban_acm")
+RANDOM = ("siamrpnpp_alexnet", "siamrpnpp_mobilev2", "siamrpnpp_r50", "siammask", "siamban_acm")
 #: Trackers with zoo weights.
-SHIPPED = ("siamfc", "siamban_light", "nanotrack_lite0")
+SHIPPED = ("siamfc", "siamrpn", "dasiamrpn", "siamrpnpp_lite0", "siamban", "nanotrack_lite0")
 #: Trackers also run batched: both clips' targets in one BatchedTracker.
-BATCHED = ("siamban_light", "siamrpnpp_alexnet")
+BATCHED = ("siamban", "siamrpnpp_alexnet")
 
 
 def cases() -> dict[str, dict]:
