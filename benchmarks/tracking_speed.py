@@ -1,7 +1,7 @@
 """Tracking speed of siamkit's trackers, side by side with pysot and OpenCV, on 1280×720 frames.
 
 For every published tracker config (siamfc, siamrpn, siamrpnpp_alexnet, siamrpnpp_mobilev2,
-siamrpnpp_r50, siammask, siamban, siamban_acm), siamkit's light siamban_light, and nanotrack when its
+siamrpnpp_r50, siammask, siamban, siamban_acm), siamrpnpp_lite0, and nanotrack when its
 weights are found:
 
 * ``e2e``: frames/s of ``track(frame)`` end to end (crop + forward + post-processing + the box
@@ -71,12 +71,12 @@ MODELS = (
     "siammask",
     "siamban",
     "siamban_acm",
-    "siamban_light",
+    "siamrpnpp_lite0",
     "nanotrack",
 )
 # --quick: tiny networks (the trackers' model_options) so the whole run takes seconds.
 QUICK_MODELS = {
-    "siamfc": {"model_options": {"width_mult": 0.25}},
+    "siamfc": {"preset": "siamfc_pytorch", "model_options": {"width_mult": 0.25}},
     "siamrpnpp_alexnet": {"model_options": {"width_mult": 0.25, "hidden": 32}},
 }
 TINY_PYSOT = {"width_mult": 0.25, "hidden": 32}
