@@ -171,9 +171,9 @@ def _example_inputs(model: torch.nn.Module) -> tuple[torch.Tensor, Any]:
     e, i = int(model.exemplar_size), int(model.instance_size)
     generator = torch.Generator().manual_seed(0)
     # SiamBAN-ACM's template also takes the target's (w, h) in the exemplar crop: any plausible one will do
-    box = torch.tensor([[e / 2, e / 2]]) if getattr(model, "needs_box_prior", False) else None
+    prior = (torch.tensor([[e / 2, e / 2]]),) if getattr(model, "needs_box_prior", False) else ()
     with torch.no_grad():
-        zf = model.template(torch.rand(1, 3, e, e, generator=generator) * 255, box)
+        zf = model.template(torch.rand(1, 3, e, e, generator=generator) * 255, *prior)
     return torch.rand(1, 3, i, i, generator=generator) * 255, zf
 
 
