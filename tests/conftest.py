@@ -24,6 +24,10 @@ cv2.setNumThreads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SIAMKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: The published configuration of the trackers whose default preset is siamkit's trained ``lite0`` (another network):
+#: tests of the published tracker loops, importers and parity name it.
+PUBLISHED_PRESETS = {"siamfc": "siamfc_pytorch", "siamrpn": "vot", "dasiamrpn": "vot18_big", "siamban": "vot2018",
+                     "siamban_acm": "defaults"}
 
 
 def shared_path(*parts: str) -> Path:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import PUBLISHED_PRESETS, shared_path
 from test_trk_standins import standin_tracker
 
 from siamkit.errors import BoxError, FrameError, TrackerStateError
@@ -69,7 +69,7 @@ def test_real_model_batched_equals_single(name):
 
     def make():
         torch.manual_seed(0)
-        return create_tracker(name, device="cpu", model_options=options)
+        return create_tracker(name, device="cpu", model_options=options, preset=PUBLISHED_PRESETS.get(name))
 
     ref = singles(make, [frames] * 2, boxes)
     bt = BatchedTracker(make())

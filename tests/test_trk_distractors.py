@@ -83,13 +83,7 @@ def test_distractor_aware_with_the_real_network():
 
     frames, box = load_clip(n=4)
     torch.manual_seed(0)
-    t = create_tracker(
-        "dasiamrpn",
-        device="cpu",
-        model_options={"width_mult": 0.25, "hidden": 16},
-        distractor_aware=True,
-        distractor_threshold=0.0,
-    )
+    t = create_tracker("dasiamrpn", device="cpu", distractor_aware=True, distractor_threshold=0.0)  # shipped lite0
     t.init(frames[0], box)
     for f in frames[1:]:
         r = t.track(f)

@@ -85,7 +85,7 @@ def run(tracker, frames, truth):
 @pytest.mark.parametrize("velocity", [(4, 2), (-3, -4)])
 def test_siamfc_follows_the_object(velocity):
     frames, truth = moving_square(12, velocity)
-    cfg = resolve_config(SiamFCConfig, "siamfc", overrides={"rgb": False})
+    cfg = resolve_config(SiamFCConfig, "siamfc", preset="siamfc_pytorch", overrides={"rgb": False})
     tracker = SiameseTracker(SiamFCCore(Matcher("siamfc"), cfg, torch.device("cpu")))
     errors = run(tracker, frames, truth)
     assert errors.max() < 4.0, errors

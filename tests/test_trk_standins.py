@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from conftest import PUBLISHED_PRESETS
 from torch import nn
 
 
@@ -94,7 +95,8 @@ def standin_tracker(name: str, **options):
         pass
     cfg_cls, core_cls, kind = table[name]
     seed = options.pop("seed", 0)
-    cfg = resolve_config(cfg_cls, name, options.pop("config", None), options.pop("preset", None), options)
+    cfg = resolve_config(cfg_cls, name, options.pop("config", None), options.pop("preset", PUBLISHED_PRESETS.get(name)),
+                         options)
     base = getattr(cfg, "base_size", 0)
     model = StandIn(kind, base_size=base, seed=seed, **extra).eval()
     return SiameseTracker(core_cls(model, cfg, torch.device("cpu")), name=name)

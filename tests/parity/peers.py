@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from conftest import peer_sources
+from conftest import PUBLISHED_PRESETS, peer_sources
 from peer_setup import (
     calibrate_batchnorm,
     head_input,
@@ -38,9 +38,6 @@ R50_INSTANCE = 191  # search size of the ResNet-50 comparisons (published 255): 
 FUSION = [0.3, 1.0, -0.4]  # learned level weights of the weighted MultiRPN (softmaxed), distinct per level
 
 
-#: The published configuration each comparison runs (the default preset of these trackers is siamkit's trained
-#: ``lite0``, another network).
-PUBLISHED_PRESETS = {"siamfc": "siamfc_pytorch", "siamrpn": "vot", "dasiamrpn": "vot18_big", "siamban": "vot2018"}
 
 
 @dataclass

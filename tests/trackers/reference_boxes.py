@@ -31,9 +31,9 @@ FRAMES = 15
 SEED = 0
 
 #: Siamese trackers without shipped weights: random weights after torch.manual_seed(SEED).
-RANDOM = ("siamrpnpp_alexnet", "siamrpnpp_mobilev2", "siamrpnpp_r50", "siammask", "siamban_acm")
+RANDOM = ("siamrpnpp_alexnet", "siamrpnpp_mobilev2", "siamrpnpp_r50", "siammask")
 #: Trackers with zoo weights.
-SHIPPED = ("siamfc", "siamrpn", "dasiamrpn", "siamrpnpp_lite0", "siamban", "nanotrack_lite0")
+SHIPPED = ("siamfc", "siamrpn", "dasiamrpn", "siamrpnpp_lite0", "siamban", "siamban_acm", "nanotrack_lite0")
 #: Trackers also run batched: both clips' targets in one BatchedTracker.
 BATCHED = ("siamban", "siamrpnpp_alexnet")
 
