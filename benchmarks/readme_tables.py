@@ -130,10 +130,11 @@ def test_clips_families(d: dict) -> str:
     rows = []
     for name in sorted(families, key=lambda n: -trackers[n]["success_auc"]):
         m, ort = trackers[name], trackers.get(f"{name}, onnxruntime fp32", {})
+        ort_fps = num(ort.get("fps"), 1) if "skipped" not in ort else "does not run¹"
         v = verdicts.get(name, {})
         rows.append([f"`{name}`", f"`{Path(d['weights'][name]).stem}`", num(m["success_auc"]),
                      num(m["precision_20px"]), f"{v.get('auc_ratio_vs_csrt', 0):.2f}×",
-                     "yes" if v.get("meets_family_goal") else "**no**", num(m.get("fps"), 1), num(ort.get("fps"), 1)])
+                     "yes" if v.get("meets_family_goal") else "**no**", num(m.get("fps"), 1), ort_fps])
     for name in sorted(n for n in trackers if n.startswith("opencv:")):
         m = trackers[name]
         rows.append([f"`{name.split(' ')[0]}`", "–", num(m["success_auc"]), num(m["precision_20px"]),
@@ -141,6 +142,8 @@ def test_clips_families(d: dict) -> str:
     load = d["machine"]
     return (table(["tracker", "weights", "success AUC", "precision @20 px", "AUC / CSRT's", "≥ 0.9× CSRT",
                    f"FPS torch ({load['threads']} threads)", "FPS onnxruntime"], rows)
+            + "".join(f"\n\n¹ {name.split(',')[0]} in onnxruntime: {m['skipped']}" for name, m in trackers.items()
+                      if "skipped" in m)
             + f"\n\nAll {len(d['clips'])} shared clips, scored once per model (the test set: nothing was trained, "
             f"tuned or selected on them), all rows in one run on {load['cpus']} cores, {load['threads']} threads per "
             f"tracker, load average {load['load_average_1m_at_start']}–{load['load_average_1m_at_end']}.")
