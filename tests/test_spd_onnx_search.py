@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from test_spd_fast import boxes_of, clip
 
 from siamkit.errors import ConfigError
@@ -73,3 +74,17 @@ def test_create_tracker_offers_the_backend():
         create_tracker("siamfc", backend="tensorrt")
     with pytest.raises(ConfigError, match="needs backend='onnxruntime'"):
         create_tracker("siamfc", precision="int8")
+
+
+def test_a_search_size_other_than_the_exported_one_gets_its_own_graph():
+    """DaSiamRPN searches small targets at 287 px (adaptive search): onnxruntime exports that size when it comes."""
+    frame = (np.random.default_rng(3).uniform(0, 255, (480, 640, 3))).astype(np.uint8)
+    box = (300, 200, 12, 14)  # under 0.4 % of the frame: the adaptive 287 px search
+    boxes = []
+    for backend in ("torch", "onnxruntime"):
+        torch.manual_seed(0)
+        tracker = create_tracker("dasiamrpn", weights="none", preset="lite0", device="cpu", backend=backend)
+        tracker.init(frame, box)
+        boxes.append([tracker.track(frame).box for _ in range(2)])
+    np.testing.assert_allclose(boxes[1], boxes[0], atol=1e-3)
+    assert sorted(tracker.model.search.sessions) == [255, 287]

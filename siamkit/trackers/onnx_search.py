@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from siamkit.errors import ConfigError
-from siamkit.nn.branches import SearchBranch, flatten_features, output_keys
+from siamkit.nn.branches import SearchBranch, flatten_features, output_keys, unflatten_features
 
 __all__ = ["OrtSearch", "PRECISIONS", "record_search_inputs", "use_onnxruntime"]
 
@@ -51,28 +51,44 @@ def _rows(x: torch.Tensor, features: list[torch.Tensor]):
 
 
 class OrtSearch:
-    """``search(x, zf)`` of a tracker network as an onnxruntime session (batch rows run one by one).
+    """``search(x, zf)`` of a tracker network as onnxruntime sessions (batch rows run one by one).
 
-    Attributes: ``precision`` ("fp32"/"int8"), ``session`` and the flattening of ``zf`` the graph expects.
+    The graphs have fixed sizes: ``session`` is the one exported for the tracker's search size; a search crop of
+    another size (DaSiamRPN's adaptive 287 px search, its long-term 831 px one) gets an fp32 graph of its own,
+    exported by ``export(x, zf)`` the first time that size comes. Attributes: ``precision`` ("fp32"/"int8", of
+    the first graph), ``session``, ``sessions`` (search side → session) and the flattening of ``zf``.
     """
 
     _siamkit_fast_path = True
 
-    def __init__(self, session: Any, structure: Any, keys: Sequence[str], precision: str):
+    def __init__(self, session: Any, structure: Any, keys: Sequence[str], precision: str,
+                 export: Any = None):
         self.session = session
         self.structure = structure
         self.keys = list(keys)
         self.precision = precision
         self.input_names = [i.name for i in session.get_inputs()]
+        side = session.get_inputs()[0].shape[-1]
+        self.sessions = {int(side): session} if isinstance(side, int) else {}
+        self.export = export
+
+    def _session_for(self, x: torch.Tensor, features: list[torch.Tensor]) -> Any:
+        side = int(x.shape[-1])
+        if side not in self.sessions:
+            if self.export is None:
+                return self.session
+            self.sessions[side] = self.export(x[:1], unflatten_features([f[:1] for f in features], self.structure))
+        return self.sessions[side]
 
     def __call__(self, x: torch.Tensor, zf: Any) -> dict[str, torch.Tensor]:
         if x.device.type != "cpu":
             raise ConfigError("The onnxruntime search branch runs on the CPU only.", hint="Use device='cpu'.")
         features, _ = flatten_features(zf)
+        session = self._session_for(x, features)
         outputs: list[list[np.ndarray]] = [[] for _ in self.keys]
         for xi, fi in _rows(x, features):
             arrays = [t.detach().contiguous().numpy().astype(np.float32, copy=False) for t in (xi, *fi)]
-            for k, out in enumerate(self.session.run(None, dict(zip(self.input_names, arrays, strict=True)))):
+            for k, out in enumerate(session.run(None, dict(zip(self.input_names, arrays, strict=True)))):
                 outputs[k].append(out)
         return {key: torch.from_numpy(np.concatenate(o, axis=0)) for key, o in zip(self.keys, outputs, strict=True)}
 
@@ -220,6 +236,17 @@ def use_onnxruntime(
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads or torch.get_num_threads())
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
-    model.search = OrtSearch(session, structure, keys, precision)  # instance attribute: this model only
+
+    def session_of(graph: bytes) -> Any:
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+    def export_other_size(x: torch.Tensor, zf: Any) -> Any:
+        replaced = model.__dict__.pop("search")  # export the PyTorch branch, not this wrapper
+        try:
+            return session_of(_export_search(model, x, zf)[0])
+        finally:
+            model.search = replaced
+
+    # instance attribute: this model only
+    model.search = OrtSearch(session_of(onnx_bytes), structure, keys, precision, export_other_size)
     return tracker
