@@ -423,6 +423,16 @@ def train_on_cache(model: nn.Module, cache: CachedPairs, exp: DistillExperiment,
                        resume, steps)
 
 
+def run_folders(exp: Any, out_dir: str | Path | None) -> tuple[Path, Path, Path]:
+    """(base, run folder, cache folder) of a cached recipe: paths in the YAML are relative to the working
+    directory; the run folder (default ``runs/<name>``) is created; the cache defaults to ``<run>/cache``."""
+    base = Path.cwd()
+    out = Path(out_dir) if out_dir is not None else base / "runs" / exp.name
+    out.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(exp.cache) if exp.cache else out / "cache"
+    return base, out, cache_dir if cache_dir.is_absolute() else base / cache_dir
+
+
 def result_record(exp: Any, state: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], cache_time: float,
                   started: float, **fields: Any) -> dict[str, Any]:
     """The results summary both cached recipes write (``results.json``); ``fields`` add recipe-specific keys."""
@@ -454,13 +464,9 @@ def run_distill(config: Mapping[str, Any], out_dir: str | Path | None = None, re
     exp = from_dict(DistillExperiment, _collate_aug(config), where=source or "distill experiment")
     if device not in (None, "cpu"):
         raise ConfigError("The distillation recipe runs on the CPU (its teacher runs in onnxruntime).")
-    base = Path.cwd()
-    out = Path(out_dir) if out_dir is not None else base / "runs" / exp.name
-    out.mkdir(parents=True, exist_ok=True)
+    base, out, cache_dir = run_folders(exp, out_dir)
     torch.manual_seed(exp.seed)
     model = MODELS.build(exp.model, **{**exp.model_config, "pretrained": True})
-    cache_dir = Path(exp.cache) if exp.cache else out / "cache"
-    cache_dir = cache_dir if cache_dir.is_absolute() else base / cache_dir
     started = time.perf_counter()
     paths = build_cache(exp, model, cache_dir, base)
     cache_time = time.perf_counter() - started

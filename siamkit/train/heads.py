@@ -43,6 +43,7 @@ from siamkit.train.distill import (
     build_cache,
     ope_auc,
     result_record,
+    run_folders,
     train_steps,
     tune_settings,
     validation_sequences,
@@ -239,16 +240,12 @@ def run_heads(config: Mapping[str, Any], out_dir: str | Path | None = None, resu
     exp = from_dict(HeadsExperiment, _collate_aug(config), where=source or "heads experiment")
     if device not in (None, "cpu"):
         raise ConfigError("The heads recipe trains on cached CPU features; run it without --device.")
-    base = Path.cwd()
-    out = Path(out_dir) if out_dir is not None else base / "runs" / exp.name
-    out.mkdir(parents=True, exist_ok=True)
+    base, out, cache_dir = run_folders(exp, out_dir)
     torch.manual_seed(exp.seed)
     model = MODELS.build(exp.model, **exp.model_config)
     if not hasattr(model, "search_from_trunk"):
         raise ConfigError(f"Model {exp.model!r} does not split at the trunk.", hint="Use a *_lite0 tracker model.")
     load_imagenet_weights(model.backbone.body)
-    cache_dir = Path(exp.cache) if exp.cache else out / "cache"
-    cache_dir = cache_dir if cache_dir.is_absolute() else base / cache_dir
     started = time.perf_counter()
     paths = build_cache(exp, model, cache_dir, base)
     cache_time = time.perf_counter() - started
