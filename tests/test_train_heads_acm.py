@@ -113,31 +113,3 @@ def test_the_search_branch_runs_in_onnxruntime_with_the_same_boxes():
         tracker.init(FRAME, (100, 70, 40, 50))
         boxes.append(tracker.track(FRAME).box)
     np.testing.assert_allclose(boxes[1], boxes[0], atol=1e-3)
-
-
-def test_acm_head_training_resumes_exactly_and_leaves_the_trunk_alone(tiny_recipe, tmp_path):
-    exp = heads.from_dict(heads.HeadsExperiment, heads._collate_aug(tiny_recipe("siamban_acm_lite0")))
-    assert (exp.model, exp.tracker, exp.preset) == ("siamban_acm_lite0", "siamban_acm", "lite0")
-    model = MODELS.build(exp.model, pretrained=True)
-    paths = heads.build_cache(exp, model, tmp_path / "cache", tmp_path)
-    cache = heads.CachedPairs(paths)
-    assert not cache.has_teacher and cache.size == 12
-    validate = heads.Validator(exp, heads.validation_sequences(exp, tmp_path), tmp_path)
-    start = {k: v.clone() for k, v in heads.head_state(model).items()}
-    trunk_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-
-    straight = heads.train_heads(model, cache, exp, tmp_path / "a", validate)
-    final = {k: v.clone() for k, v in heads.head_state(model).items()}
-    assert any(not torch.equal(final[k], start[k]) for k in start if "xorr_bbox" in k)  # the prior branch learns
-    assert [v["step"] for v in straight["validation"]] == [2, 4]
-    assert all(0.0 <= v["auc"] <= 1.0 for v in straight["validation"])
-
-    heads.load_head_state(model, start)
-    heads.train_heads(model, cache, exp, tmp_path / "b", validate, steps=2)
-    heads.load_head_state(model, start)  # a fresh process: only the checkpoint carries the state
-    resumed = heads.train_heads(model, cache, exp, tmp_path / "b", validate, resume=True)
-    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in straight["history"]]
-    for key, value in heads.head_state(model).items():
-        torch.testing.assert_close(value, final[key])
-    for key, value in model.backbone.state_dict().items():
-        assert torch.equal(value, trunk_before[key]), key
