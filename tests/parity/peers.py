@@ -40,6 +40,32 @@ FUSION = [0.3, 1.0, -0.4]  # learned level weights of the weighted MultiRPN (sof
 
 
 
+def load_experiment(cfg, pristine, path: Path, changes: dict) -> None:
+    """Reset a pysot/siamban yacs ``cfg`` in place (the object their modules imported) to ``pristine``, merge an
+    experiment's YAML and apply dotted-key ``changes``; CPU only."""
+    cfg.defrost()
+    cfg.clear()  # forget the previous experiment
+    cfg.update(pristine.clone())
+    cfg.merge_from_file(str(path))
+    for key, value in changes.items():
+        node = cfg
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    cfg.CUDA = False
+
+
+def peaked_outputs(size: int, anchor: int, row: int, col: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    """cls/loc maps with one sharp maximum (anchor, row, col) and a weaker one at the mirrored cell."""
+    cls = torch.zeros(1, 2 * A, size, size)
+    cls[0, A:] = -6.0
+    cls[0, A + anchor, row, col] = 8.0
+    cls[0, A + (anchor + 2) % A, size - 1 - row, size - 1 - col] = 3.0
+    loc = torch.from_numpy(rng.normal(0, 0.3, (1, 4 * A, size, size)).astype(np.float32))
+    return cls, loc
+
+
 @dataclass
 class Comparison:
     """One tracker against its reference on one clip: both box lists (x, y, w, h, 0-based) and differences."""
@@ -127,17 +153,7 @@ def pysot_env():
         pristine = cfg.clone()
 
         def configure(experiment: str, changes: dict) -> None:
-            cfg.defrost()
-            cfg.clear()  # the same object pysot's modules imported; forget the previous experiment
-            cfg.update(pristine.clone())
-            cfg.merge_from_file(str(folder / "experiments" / experiment / "config.yaml"))
-            for key, value in changes.items():
-                node = cfg
-                *path, leaf = key.split(".")
-                for part in path:
-                    node = node[part]
-                node[leaf] = value
-            cfg.CUDA = False
+            load_experiment(cfg, pristine, folder / "experiments" / experiment / "config.yaml", changes)
 
         def model(experiment: str, changes: dict, blocks=None):
             configure(experiment, changes)
@@ -424,17 +440,7 @@ def siamban_env():
         pristine = cfg.clone()
 
         def model(experiment: str, changes: dict, blocks):
-            cfg.defrost()
-            cfg.clear()
-            cfg.update(pristine.clone())
-            cfg.merge_from_file(str(folder / "experiments" / experiment / "config.yaml"))
-            for key, value in changes.items():
-                node = cfg
-                *path, leaf = key.split(".")
-                for part in path:
-                    node = node[part]
-                node[leaf] = value
-            cfg.CUDA = False
+            load_experiment(cfg, pristine, folder / "experiments" / experiment / "config.yaml", changes)
             torch.manual_seed(0)
             m = ModelBuilder()
             m.backbone = ResNet(Bottleneck, blocks, cfg.BACKBONE.KWARGS.used_layers)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from peers import compare_dasiamrpn, dasiamrpn_env
+from peers import compare_dasiamrpn, dasiamrpn_env, peaked_outputs
 
 from siamkit.ops.anchors import anchor_grid
 from siamkit.ops.crop import crop_numpy
@@ -67,16 +67,6 @@ def test_python3_round_would_shift_tied_crops(dasiamrpn):
 
     assert utils.round(104.5) == 105.0 and utils.round(-2.5) == -3.0
     assert round(104.5) == 104
-
-
-def peaked_outputs(size: int, anchor: int, row: int, col: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
-    """cls/loc maps with one sharp maximum (anchor, row, col) and a weaker one at the mirrored cell."""
-    cls = torch.zeros(1, 2 * A, size, size)
-    cls[0, A:] = -6.0
-    cls[0, A + anchor, row, col] = 8.0
-    cls[0, A + (anchor + 2) % A, size - 1 - row, size - 1 - col] = 3.0
-    loc = torch.from_numpy(rng.normal(0, 0.3, (1, 4 * A, size, size)).astype(np.float32))
-    return cls, loc
 
 
 @pytest.mark.parametrize(("anchor", "row", "col"), [(0, 0, 0), (4, 18, 1), (2, 9, 9), (1, 3, 17), (3, 16, 14)])

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import peer_sources
+from peers import peaked_outputs
 
 from siamkit.ops.anchors import anchor_grid
 from siamkit.ops.crop import crop_numpy
@@ -67,16 +68,6 @@ def test_anchors_and_window_in_pysot_order(tracker_cls, size):
     np.testing.assert_array_equal(ours, pysot_anchors)
     hanning = np.hanning(size)
     np.testing.assert_allclose(anchor_window(size, A).numpy(), np.tile(np.outer(hanning, hanning).flatten(), A))
-
-
-def peaked_outputs(size: int, anchor: int, row: int, col: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
-    """cls/loc maps with one sharp maximum (anchor, row, col) and a weaker one at the mirrored cell."""
-    cls = torch.zeros(1, 2 * A, size, size)
-    cls[0, A:] = -6.0
-    cls[0, A + anchor, row, col] = 8.0
-    cls[0, A + (anchor + 2) % A, size - 1 - row, size - 1 - col] = 3.0
-    loc = torch.from_numpy(rng.normal(0, 0.3, (1, 4 * A, size, size)).astype(np.float32))
-    return cls, loc
 
 
 @pytest.mark.parametrize(("anchor", "row", "col"), [(0, 0, 0), (4, 24, 1), (2, 12, 12), (1, 3, 23), (3, 22, 20)])
