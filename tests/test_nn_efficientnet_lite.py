@@ -83,8 +83,10 @@ def test_trunk_taps_have_the_documented_strides_and_channels():
     assert trunk(torch.zeros(1, 3, 127, 127)).shape == (1, 112, 8, 8)
     s8 = lite.LiteTrunk("s8", pretrained=False)
     assert s8(torch.zeros(2, 3, 128, 96)).shape == (2, 40, 16, 12)
+    s4 = lite.LiteTrunk("s4", pretrained=False)
+    assert s4(torch.zeros(1, 3, 255, 255)).shape == (1, 24, 64, 64)
     with pytest.raises(ValueError, match="unknown tap"):
-        lite.LiteTrunk("s4", pretrained=False)
+        lite.LiteTrunk("s64", pretrained=False)
 
 
 def test_trunk_on_bgr_crops_equals_the_classifier_features_on_normalised_rgb(classifier):

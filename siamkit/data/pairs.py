@@ -334,8 +334,21 @@ def tracks_from_dataset(spec: str, names: Sequence[str] | None = None, exclude: 
         boxes = np.array(seq.gt, dtype=np.float64)
         if seq.absent is not None:
             boxes[np.asarray(seq.absent, bool)] = np.nan
-        tracks.append(Track(seq.name, list(seq.frame_paths), boxes))
+        tracks.append(Track(seq.name, list(seq.frame_paths), boxes, masks=mask_paths(seq.frame_paths)))
     return tracks
+
+
+def mask_paths(frames: Sequence[str | Path]) -> list[Path | None] | None:
+    """Per-frame object masks of a ``<seq>/img/NNNN.jpg`` sequence that has ``<seq>/mask/NNNN.png`` (the DAVIS
+    sequences of ``tracking_train``); frames without their mask file get ``None``, sequences without the folder
+    ``None``."""
+    if not frames:
+        return None
+    folder = Path(frames[0]).parent.parent / "mask"
+    if not folder.is_dir():
+        return None
+    found = [folder / (Path(f).stem + ".png") for f in frames]
+    return [m if m.is_file() else None for m in found]
 
 
 def tracks_from_vid(root: str | Path, split: str = "train") -> list[Track]:

@@ -367,6 +367,25 @@ def mask_loss(
     return F.soft_margin_loss(logits, target)
 
 
+def mask_window_targets(mask: torch.Tensor, cells: torch.Tensor, window: int = 127, stride: int = 8,
+                        padding: int = 32) -> torch.Tensor:
+    """The ``window``² part of each B×1×H×W search-crop mask that response-map cell ``cells[b]`` = (row, col) sees
+    (the search crop zero-padded by ``padding``, window at ``stride · cell``). Targets are ±1; the padding's 0
+    adds a constant to the soft-margin loss and no gradient, as :func:`mask_loss`'s unfolding does."""
+    padded = F.pad(mask, [padding] * 4)
+    rows = [padded[b, 0, stride * r : stride * r + window, stride * c : stride * c + window]
+            for b, (r, c) in enumerate(cells.tolist())]
+    return torch.stack(rows)
+
+
+def refine_mask_loss(logits: torch.Tensor, mask: torch.Tensor, cells: torch.Tensor, stride: int = 8,
+                     padding: int = 32) -> torch.Tensor:
+    """SiamMask's refined-mask loss: soft margin between B×O×O logits (O = the window, 127) at one cell per
+    sample and the ±1 mask window that cell sees (:func:`mask_window_targets`)."""
+    target = mask_window_targets(mask.to(logits.dtype), cells, logits.shape[-1], stride, padding)
+    return F.soft_margin_loss(logits.reshape(len(logits), -1), target.reshape(len(target), -1))
+
+
 # =========================================================================== combining
 
 

@@ -12,6 +12,8 @@ model                 head (after a 1×1 conv + BN adjust of the trunk) score ma
 ``siamrpnpp_lite0``   SiamRPN++ depth-wise correlation, 5 anchors      11×11
 ``siamban_lite0``     SiamBAN depth-wise box-adaptive head (points)    11×11
 ``siamban_acm_lite0`` SiamBAN-ACM asymmetric convolution + box prior   11×11 (fuse conv 4×4)
+``siammask_lite0``    SiamRPN++'s head + SiamMask's depth-wise mask    11×11; 63×63 mask a cell,
+                      branch and refine (trunk maps at stride 2/4/8)   refined to 127×127
 ===================== ================================================ =============================
 
 Template maps (8×8 for a 127 px exemplar) are centre-cropped to 6×6 — the target and a little context,
@@ -21,8 +23,9 @@ aggregation has one level here.
 
 Every model splits at the trunk: ``template_from_trunk(f)`` / ``search_from_trunk(f, zf)`` take the trunk's
 maps, so training on cached trunk features (:mod:`siamkit.train.heads`) runs exactly the modules that
-tracking runs. SiamBAN-ACM's template also takes the box prior (``needs_box_prior``): ``template(z, box)`` /
-``template_from_trunk(f, box)`` with the target's (w, h) in exemplar-crop pixels
+tracking runs (SiamMask's search also keeps the trunk's stride 2/4/8 maps for its refine module:
+``search_from_trunk(f, zf, taps)``). SiamBAN-ACM's template also takes the box prior (``needs_box_prior``):
+``template(z, box)`` / ``template_from_trunk(f, box)`` with the target's (w, h) in exemplar-crop pixels
 (:func:`~siamkit.ops.postprocess.exemplar_box_prior`).
 """
 
@@ -31,18 +34,20 @@ from __future__ import annotations
 import torch
 
 from siamkit.config import MODELS
-from siamkit.nn.backbones.efficientnet_lite import LiteTrunk
+from siamkit.nn.backbones.efficientnet_lite import TAPS, LiteTrunk
 from siamkit.nn.heads.acm import MultiACMBAN
 from siamkit.nn.heads.ban import MultiBAN
+from siamkit.nn.heads.mask import MaskCorr, Refine, refine_geometry
 from siamkit.nn.heads.rpn import DepthwiseRPN, UPChannelRPN
 from siamkit.nn.heads.siamfc import SiamFCHead
-from siamkit.nn.models import SiamBANACMNet, SiamBANNet, SiamFCNet, SiamRPNNet, _check_image
+from siamkit.nn.models import SiamBANACMNet, SiamBANNet, SiamFCNet, SiamMaskNet, SiamRPNNet, _check_image
 from siamkit.nn.necks import AdjustLayer
 
 STRIDE = 16
 TEMPLATE_CELLS = 6  # centre crop of the 8×8 template map
 BASE_SIZE = 2  # 11×11 maps = (255 − 127) // 16 + 1 + 2
 ACM_FUSE_SIZE = 4  # SiamBAN-ACM's fuse convolution: 6×6 template → 4×4 after its 3×3 conv → 1×1; search 14 → 11
+MASK_TAPS = ("s2", "s4", "s8")  # the trunk maps SiamMask's refine module reads, finest first
 
 
 def _trunk(pretrained: bool) -> LiteTrunk:
@@ -140,6 +145,39 @@ class SiamBANACMLite0(TrunkSplit, SiamBANACMNet):
         return {"cls": cls, "loc": loc}
 
 
+class SiamMaskLite0(TrunkSplit, SiamMaskNet):
+    """SiamMask on the trunk: SiamRPN++-Lite0's box branch (same parameter names, so its trained weights load),
+    a depth-wise mask branch giving 63×63 logits a cell, and the refine module over the trunk's stride 2/4/8
+    maps (windows from :func:`~siamkit.nn.heads.mask.refine_geometry`)."""
+
+    def __init__(self, width: int = 128, anchor_num: int = 5, mask_size: int = 63, pretrained: bool = False):
+        trunk = _trunk(pretrained)
+        geometry = refine_geometry([TAPS[t][1] for t in MASK_TAPS], STRIDE, BASE_SIZE)
+        super().__init__(trunk, AdjustLayer(trunk.out_channels, width, TEMPLATE_CELLS),
+                         DepthwiseRPN(anchor_num, width, width), MaskCorr(width, width, mask_size * mask_size),
+                         Refine([TAPS[t][2] for t in MASK_TAPS], width, geometry), anchor_num)
+        self.stride, self.base_size = STRIDE, BASE_SIZE
+
+    def template_from_trunk(self, f):
+        zf = self.neck(f, crop=True)
+        return self.rpn_head.template(zf), self.mask_head.template(zf)
+
+    def search(self, x, zf):
+        _check_image("x", x)
+        taps, f = self.backbone.with_taps(x, MASK_TAPS)
+        return self.search_from_trunk(f, zf, taps)
+
+    def search_from_trunk(self, f, zf, taps=None):
+        """Box maps and the mask branch's maps; ``taps`` (the trunk's stride 2/4/8 maps) feed the refine module."""
+        xf = self.neck(f, crop=False)
+        cls, loc = self.rpn_head.search(xf, zf[0])
+        mask, corr = self.mask_head.search(xf, zf[1])
+        out = {"cls": cls, "loc": loc, "mask": mask, "mask_corr": corr}
+        if taps is not None:
+            out["mask_features"] = tuple(taps)
+        return out
+
+
 @MODELS.register("siamfc_lite0")
 def siamfc_lite0(width: int = 128, out_scale: float = 0.001, pretrained: bool = False) -> SiamFCLite0:
     """SiamFC on the Lite0 trunk; ``pretrained`` loads the ImageNet trunk (training), zoo weights replace all."""
@@ -168,3 +206,10 @@ def siamban_lite0(width: int = 128, pretrained: bool = False) -> SiamBANLite0:
 def siamban_acm_lite0(width: int = 128, pretrained: bool = False) -> SiamBANACMLite0:
     """SiamBAN-ACM on the Lite0 trunk (``template`` takes the box prior)."""
     return SiamBANACMLite0(width, pretrained)
+
+
+@MODELS.register("siammask_lite0")
+def siammask_lite0(width: int = 128, anchor_num: int = 5, mask_size: int = 63,
+                   pretrained: bool = False) -> SiamMaskLite0:
+    """SiamMask on the Lite0 trunk (box branch as ``siamrpnpp_lite0``, mask branch and refine)."""
+    return SiamMaskLite0(width, anchor_num, mask_size, pretrained)

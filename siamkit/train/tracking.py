@@ -52,6 +52,7 @@ from siamkit.losses.tracking import (
     balanced_logistic_loss,
     ban_loc_loss,
     mask_loss,
+    refine_mask_loss,
     select_cross_entropy,
     weighted_l1_loss,
     weighted_total,
@@ -131,6 +132,28 @@ class TrackingTask(Task):
     @property
     def epoch(self) -> int:
         return int(self.step) // self.steps_per_epoch
+
+    def freeze(self, prefixes: Sequence[str]) -> list[str]:
+        """Keep the model's parameters under ``prefixes`` fixed (no gradient, batch-norm in eval mode) for the
+        whole run — e.g. a shipped tracker's box branch while a mask branch learns on top of it. Call before
+        the optimizer is built; returns the frozen parameter names."""
+        prefixes = tuple(prefixes)
+        names = [n for n, p in self.model.named_parameters() if n.startswith(prefixes)]
+        if prefixes and not names:
+            raise ConfigError(f"No model parameter starts with {list(prefixes)}.")
+        for n, p in self.model.named_parameters():
+            if n.startswith(prefixes):
+                p.requires_grad_(False)
+        self.frozen = prefixes
+        self.train(self.training)
+        return names
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name, module in self.model.named_modules():
+            if name and (name + ".").startswith(getattr(self, "frozen", ())):
+                module.eval()
+        return self
 
     def _layer_params(self, names: Sequence[str]) -> list[nn.Parameter]:
         params = []
@@ -214,8 +237,30 @@ class RPNTask(TrackingTask):
             "loc": weighted_l1_loss(out["loc"], batch["label_loc"], batch["label_loc_weight"]),
         }
         if "mask" in out and "label_mask" in batch:
-            terms["mask"] = mask_loss(out["mask"], batch["label_mask"], batch["label_mask_weight"])
+            # each cell sees the exemplar-sized window starting base_size/2 cells before it
+            stride = self.model.stride
+            padding = self.model.base_size * stride // 2
+            weight = batch["label_mask_weight"]
+            side = int(round(out["mask"].shape[1] ** 0.5))
+            terms["mask"] = mask_loss(out["mask"], batch["label_mask"], weight, side, self.model.exemplar_size,
+                                      stride, padding)
+            if self.weights.get("refine") and "mask_features" in out:
+                terms["refine"] = self.refine_term(out, batch["label_mask"], weight, stride, padding)
         return terms
+
+    def refine_term(self, out, label_mask, weight, stride, padding):
+        """The refined mask's loss at one positive cell, drawn at random, of every pair that has one."""
+        flat = weight.reshape(len(weight), -1)
+        has = flat.sum(1) > 0
+        if not bool(has.any()):
+            return out["mask"].sum() * 0
+        picked = torch.multinomial(flat[has].float(), 1)[:, 0]
+        side = weight.shape[-1]
+        cells = torch.stack([picked // side, picked % side], dim=1).cpu()
+        keep = torch.nonzero(has)[:, 0]
+        sub = {"mask_features": tuple(f[keep] for f in out["mask_features"]), "mask_corr": out["mask_corr"][keep]}
+        logits = self.model.refine_mask(sub, cells)
+        return refine_mask_loss(logits, label_mask[keep], cells, stride, padding)
 
 
 class BANTask(TrackingTask):
@@ -304,6 +349,7 @@ class TrackerExperiment:
     backbone: BackboneUnfreeze | None = None
     init_from: str | None = None  # zoo name or .safetensors: parameters under init_prefixes start from it
     init_prefixes: tuple[str, ...] = ("backbone.",)
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes that stay fixed for the whole run (see TrackingTask.freeze)
     loc_init: float | None = None  # BAN models: first predicted distances in px (see init_ban_regression)
     batch_size: int = 8
     epochs: int = 1
@@ -440,6 +486,8 @@ def run_tracker_training(
     train_cfg = from_dict(TrainConfig, train_data, where="train")
     task_cls = TASK_FOR_KIND[model.kind]
     task = task_cls(model, exp.loss_weights or None, exp.backbone, steps_per_epoch)
+    if exp.freeze:
+        task.freeze(exp.freeze)
     loader = StepLoader(RandomBatches(len(dataset), exp.batch_size, train_cfg.seed), dataset.make_batch, train_cfg.seed)
     out = Path(out_dir) if out_dir is not None else base / "runs" / exp.name
     trainer = Trainer(task, loader, train_cfg, out, device=device)
@@ -447,15 +495,14 @@ def run_tracker_training(
     history = trainer.run(resume=resume)
     results = run_summary(exp, trainer, history, started, len(dataset))
     results.update(steps_per_epoch=steps_per_epoch, initialised_from=initialised)
+    meta = {**exp.meta, "task": "tracking", "recipe": training_recipe(exp, trainer, source, command)}
+    model.eval()
+    # the run folder always gets the trained model; the package only when publishing is asked for
+    results["weights"] = str(zoo.save_model(model, out / f"{exp.name}.safetensors", exp.model, exp.model_config,
+                                            meta, half=exp.ship_half))
     if exp.ship and publish:
-        meta = {
-            **exp.meta,
-            "task": "tracking",
-            "recipe": training_recipe(exp, trainer, source, command),
-        }
         path = Path(exp.ship)
         path = path if path.is_absolute() else base / path
-        model.eval()
         results["shipped"] = str(zoo.save_model(model, path, exp.model, exp.model_config, meta, half=exp.ship_half))
     from siamkit.utils.io import write_json
 

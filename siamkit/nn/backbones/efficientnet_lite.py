@@ -54,7 +54,8 @@ LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 3, 1, 6, 320),
 )
 # Index of the last block of each named tap, and its stride and channels.
-TAPS: dict[str, tuple[int, int, int]] = {"s8": (4, 8, 40), "s16": (10, 16, 112), "s32": (15, 32, 320)}
+TAPS: dict[str, tuple[int, int, int]] = {"s2": (0, 2, 16), "s4": (2, 4, 24), "s8": (4, 8, 40), "s16": (10, 16, 112),
+                                         "s32": (15, 32, 320)}
 
 
 class SameConv2d(nn.Conv2d):
@@ -219,3 +220,15 @@ class LiteTrunk(nn.Module):
         for block in self.body._blocks[start:stop]:
             x = block(x)
         return x
+
+    def with_taps(self, x: torch.Tensor, taps: Sequence[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(maps after the named earlier taps, in stride order; the trunk's output) of a crop, in one pass."""
+        found, start = [], 0
+        for name in sorted(taps, key=lambda t: TAPS[t][0]):
+            last = TAPS[name][0]
+            if last >= TAPS[self.tap][0]:
+                raise ValueError(f"tap {name!r} is not before the trunk's end {self.tap!r}")
+            x = self.run_blocks(x, start, last + 1)
+            found.append(x)
+            start = last + 1
+        return found, self.run_blocks(x, start)
