@@ -1,7 +1,7 @@
 """Optional fast paths for a tracker's network: channels_last memory layout and ``torch.compile``.
 
 Both change only how the network's forward runs, never the tracking algorithm, so the boxes
-stay those of the plain path up to float rounding (tests/test_spd_fast.py checks it on a shared
+stay those of the plain path up to float rounding (tests/trackers/test_fast.py checks it on a shared
 clip). Whether either pays off depends on the machine: ``benchmarks/tracking_speed.py`` measures
 them (``fast_path`` section of benchmarks/results/tracking_speed.json).
 

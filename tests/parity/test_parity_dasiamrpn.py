@@ -7,7 +7,7 @@ needed: under Python 3 semantics the anchor grid is half a cell off and tied cro
 
 The distractor-aware re-scoring of the paper has no public reference implementation (DaSiamRPN's code
 does not contain it), so it is not compared here; siamkit's version is tested on its own
-(``tests/test_trk_distractors.py``).
+(``tests/trackers/test_dasiamrpn.py``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "nanotrack_parity.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "nanotrack_parity.py"
 
 
 def _bench():

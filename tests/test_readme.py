@@ -41,7 +41,7 @@ def test_quick_start_commands_run():
         shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
     for command in commands:
         args = shlex.split(command)[1:]
-        if args[0] == "serve":  # a server; the page is tested end to end in test_core_serve_browser.py
+        if args[0] == "serve":  # a server; the page is tested end to end in tests/serve/test_browser.py
             continue
         result = subprocess.run([sys.executable, "-m", "siamkit", *args], cwd=REPO, capture_output=True, text=True,
                                 timeout=600)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_loss_reference import dist, matrix
+from test_metric_reference import dist, matrix
 
 from siamkit.errors import ConfigError
 from siamkit.losses.distances import (

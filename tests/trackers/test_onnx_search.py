@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_spd_fast import boxes_of, clip
+from test_fast import boxes_of, clip
 
 from siamkit.errors import ConfigError
 from siamkit.geometry import iou

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import PUBLISHED_PRESETS, shared_path
-from test_trk_standins import standin_tracker
+from standins import standin_tracker
 
 from siamkit.errors import BoxError, FrameError, TrackerStateError
 from siamkit.trackers import create_tracker

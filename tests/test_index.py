@@ -126,8 +126,8 @@ class _TinyEmbed(nn.Module):
         return self.fc(self.conv(x).mean(dim=(2, 3)))
 
 
-if "test_mev_tiny_embed" not in MODELS:
-    MODELS.register("test_mev_tiny_embed")(_TinyEmbed)
+if "test_tiny_embed" not in MODELS:
+    MODELS.register("test_tiny_embed")(_TinyEmbed)
 
 META = {"input_size": [20, 16], "channels": 3, "normalize": {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}}
 
@@ -136,7 +136,7 @@ def make_model_and_images(root):
     from siamkit.zoo import save_model
 
     torch.manual_seed(0)
-    weights = save_model(_TinyEmbed(), root / "zoo" / "tiny.safetensors", "test_mev_tiny_embed", {}, META)
+    weights = save_model(_TinyEmbed(), root / "zoo" / "tiny.safetensors", "test_tiny_embed", {}, META)
     rng = np.random.default_rng(0)
     for person in ("alice", "bob"):
         (root / "imgs" / person).mkdir(parents=True)

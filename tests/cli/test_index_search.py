@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_mev_index import make_model_and_images
+from test_index import make_model_and_images
 
 from siamkit.cli import main
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_trk_reference import load_clip
-from test_trk_standins import standin_tracker
+from standins import standin_tracker
+from test_published_loops import load_clip
 
 from siamkit.trackers.dasiamrpn import distractor_rescore, select_distractors
 from siamkit.trackers.engine import BatchedTracker

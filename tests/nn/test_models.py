@@ -52,7 +52,7 @@ def test_exact_counts_of_known_parts():
 
 PUBLISHED_SHAPES = [
     # name, kwargs, instance size, S, cls channels, loc channels (the other published sizes are checked in
-    # test_nn_compute.py on the same forward pass that counts MACs)
+    # test_compute.py on the same forward pass that counts MACs)
     ("siamfc_alexnet", {}, 255, 17, 1, None),
     ("siamrpn_alexnet", {}, 287, 21, 10, 20),  # DaSiamRPN's adaptive large search
     ("siamrpnpp_alexnet", {}, 255, 17, 10, 20),  # training size

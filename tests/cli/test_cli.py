@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import siamkit
 from siamkit.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

@@ -54,7 +54,7 @@ def test_macs_match_reference(name, kw, instance, nx, doc_t, doc_s, separate):
             model.refine_mask(holder["out"], (12, 12))
 
     s = _gmacs(per_frame)
-    # output shapes at the published sizes come for free (see also test_nn_models.py)
+    # output shapes at the published sizes come for free (see also test_models.py)
     size = model.score_size_for(instance)
     cls_channels = 1 if model.kind == "siamfc" else 2 * max(model.anchor_num, 1)
     assert holder["out"]["cls"].shape == (nx, cls_channels, size, size)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_loss_reference import dist, matrix, reduce, softplus, triplets
+from test_metric_reference import dist, matrix, reduce, softplus, triplets
 
 from siamkit.config import LOSSES
 from siamkit.errors import ConfigError

@@ -15,7 +15,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[dev]')")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 
-SCREENSHOT_DIR = Path(__file__).resolve().parents[1] / "tests" / "artifacts"
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import shared_path
-from test_trk_standins import standin_tracker
+from standins import standin_tracker
 
 from siamkit.ops.crop import crop_numpy
 

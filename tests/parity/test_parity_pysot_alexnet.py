@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import peer_sources, shared_path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FRAMES = 8
 
 
