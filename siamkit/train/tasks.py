@@ -20,7 +20,6 @@ TASKS = Registry("training task")
 TASK_MODULES = (
     "siamkit.experiments.metric",
     "siamkit.experiments.tracking",
-    "siamkit.train.light",
     "siamkit.train.distill",
     "siamkit.train.heads",
 )

@@ -56,13 +56,13 @@ def test_checkpoints_round_trip_as_plain_data_and_are_private(tmp_path):
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
 
 
-def test_read_checkpoint_used_by_light_training_refuses_pickled_code(tmp_path, payload):
-    from siamkit.train import light
+def test_read_checkpoint_refuses_pickled_code(tmp_path, payload):
+    from siamkit.train.trainer import read_checkpoint
 
     code_object, marker = payload
     torch.save({"task": {}, "x": code_object}, tmp_path / "checkpoint.pt")
     with pytest.raises(DataError):
-        light.read_checkpoint(tmp_path / "checkpoint.pt")
+        read_checkpoint(tmp_path / "checkpoint.pt")
     assert not marker.exists()
 
 
