@@ -413,7 +413,7 @@ def load_image_for(entry: Any, path: str | Path):
     dark-on-light scans), optional ``color`` (``"rgb"``, the default, or ``"bgr"``), optional
     ``scale`` (pixel multiplier, default 1/255 → [0, 1]) and ``normalize`` (``{mean: [...],
     std: [...]}`` applied after scaling, or none). Resizing uses area interpolation. This is the
-    same conversion as training's ``siamkit.experiments.preprocess.to_tensor`` (tested against it).
+    same conversion as training's ``siamkit.data.preprocess.to_tensor`` (tested against it).
     """
     import cv2
     import torch

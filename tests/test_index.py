@@ -178,7 +178,7 @@ def test_gallery_from_folder_with_zoo_model(tmp_path):
 @pytest.mark.parametrize("channels,invert,size", [(3, False, (20, 16)), (1, True, (60, 50)), (3, False, (60, 50))])
 def test_load_image_for_matches_training_preprocessing(tmp_path, channels, invert, size):
     """Gallery embeddings must see exactly what the model saw in training (down- and up-scaling)."""
-    pre = pytest.importorskip("siamkit.experiments.preprocess")
+    pre = pytest.importorskip("siamkit.data.preprocess")
     image = np.random.default_rng(2).integers(0, 255, (40, 30, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), image)
     norm = {"mean": [0.5] * channels, "std": [0.25] * channels}

@@ -19,8 +19,8 @@ def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, thresh
 
     import torch
 
+    from siamkit.data.preprocess import read_image, to_tensor
     from siamkit.errors import ConfigError, WeightsError
-    from siamkit.experiments.preprocess import read_image, to_tensor
     from siamkit.zoo import load_model
 
     net, entry = load_model(model, device=device or "cpu")

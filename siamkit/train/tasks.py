@@ -3,7 +3,7 @@
 ``siamkit train --config configs/x.yaml`` reads the YAML, looks ``task`` up in :data:`TASKS`
 and calls the runner as ``runner(config_dict, out_dir=..., resume=..., command=..., **overrides)``.
 A runner module registers itself on import; the modules listed in :data:`TASK_MODULES` are
-imported on first use (add tracker-training modules there or register from your own code).
+imported on first use (add a runner module there or register from your own code).
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from siamkit.utils.imports import import_available
 
 TASKS = Registry("training task")
 
+#: The runner modules, all under ``siamkit.train``: ``metric`` (embedding nets), ``tracking`` (the
+#: published trackers end to end), ``distill`` (NanoTrack-Lite0 from a teacher), ``heads`` (the Lite0
+#: families' heads on a frozen trunk).
 TASK_MODULES = (
-    "siamkit.experiments.metric",
-    "siamkit.experiments.tracking",
+    "siamkit.train.metric",
+    "siamkit.train.tracking",
     "siamkit.train.distill",
     "siamkit.train.heads",
 )

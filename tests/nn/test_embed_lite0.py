@@ -98,7 +98,7 @@ def test_cached_training_runs_and_resumes(tmp_path):
 
 
 def test_feature_cache_is_reused_only_for_the_same_settings(tmp_path):
-    from siamkit.experiments.metric import DataConfig, cache_features
+    from siamkit.train.metric import DataConfig, cache_features
 
     cfg = DataConfig(kind="image_folder", root=".", input_size=(32, 32), mean=(0.0,), std=(1.0,), shift=0.1)
     images = np.random.default_rng(0).integers(0, 255, (4, 32, 32), dtype=np.uint8)

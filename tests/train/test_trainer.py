@@ -159,7 +159,7 @@ def _task(kind):
         return LinearTask(kind == "gather")
     import siamkit.losses.metric  # noqa: F401
     from siamkit.config import LOSSES
-    from siamkit.experiments.metric import MetricTask
+    from siamkit.train.metric import MetricTask
 
     class _Labels(nn.Module):
         def __init__(self):

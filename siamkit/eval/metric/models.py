@@ -61,7 +61,7 @@ def load_embedder(model: str, device: str | None = None, batch: int = 64) -> Emb
         raise ConfigError(f"Unknown baseline {which!r}.", hint=f"Use one of: {', '.join(BASELINES)}.")
     import torch
 
-    from siamkit.experiments.preprocess import normalise, prepare
+    from siamkit.data.preprocess import normalise, prepare
     from siamkit.zoo import load_model
 
     net, entry = load_model(model, device=device or "cpu")

@@ -1,7 +1,7 @@
 """Evaluation protocols on embeddings: verification pairs, within-alphabet one-shot trials, re-ID.
 
 Each protocol takes embeddings (N×D float arrays) plus the labels it needs and returns a plain
-dict of numbers (JSON-ready). Training validation (:mod:`siamkit.experiments.metric`), ``siamkit
+dict of numbers (JSON-ready). Training validation (:mod:`siamkit.train.metric`), ``siamkit
 eval --model`` and ``benchmarks/similarity.py`` all call these, so a number means the same thing
 wherever it is printed. Distances are Euclidean (the zoo models' ``distance: euclidean``); the
 baselines (:func:`raw_pixels`, :func:`hsv_stripe_histogram`) are embeddings too.

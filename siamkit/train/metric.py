@@ -39,6 +39,7 @@ import torch
 
 from siamkit.config import LOSSES, MODELS, from_dict, to_dict
 from siamkit.data import identities as ids
+from siamkit.data.preprocess import Augment, normalise, prepare
 from siamkit.errors import ConfigError
 from siamkit.eval.metric.protocols import (
     eer_threshold,
@@ -48,7 +49,6 @@ from siamkit.eval.metric.protocols import (
     verification_metrics,
     verification_pairs,
 )
-from siamkit.experiments.preprocess import Augment, normalise, prepare
 from siamkit.train.loader import StepLoader
 from siamkit.train.tasks import TASKS
 from siamkit.train.trainer import Task, TrainConfig, Trainer
@@ -56,7 +56,7 @@ from siamkit.utils.device import resolve_device
 from siamkit.utils.io import write_json
 from siamkit.utils.progress import progress
 
-log = logging.getLogger("siamkit.experiments")
+log = logging.getLogger("siamkit.train")
 
 KINDS = ("orl_faces", "omniglot", "signatures", "market1501", "image_folder")
 
