@@ -40,10 +40,35 @@ def unflatten_features(tensors: list[torch.Tensor], structure: Any) -> Any:
 
 
 def output_keys(out: Any) -> list[str]:
-    """Names of a search branch's tensor outputs, in order (``["cls"]`` for a bare tensor)."""
+    """Names of a search branch's tensor outputs, in order (``["cls"]`` for a bare tensor); a tuple of tensors
+    (SiamMask's ``mask_features``) gives one name per tensor, ``name.0``, ``name.1``, …"""
     if isinstance(out, torch.Tensor):
         return ["cls"]
-    return [k for k, v in out.items() if isinstance(v, torch.Tensor)]
+    keys = []
+    for k, v in out.items():
+        if isinstance(v, torch.Tensor):
+            keys.append(k)
+        elif isinstance(v, (tuple, list)) and v and all(isinstance(t, torch.Tensor) for t in v):
+            keys += [f"{k}.{i}" for i in range(len(v))]
+    return keys
+
+
+def output_value(out: dict[str, Any], key: str) -> torch.Tensor:
+    """The tensor an :func:`output_keys` name stands for."""
+    name, _, index = key.partition(".")
+    return out[name][int(index)] if index else out[name]
+
+
+def nest_outputs(flat: dict[str, Any]) -> dict[str, Any]:
+    """Outputs by :func:`output_keys` name → the branch's own dict (``name.i`` entries become a tuple again)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        name, _, index = key.partition(".")
+        if index:
+            out.setdefault(name, []).append(value)
+        else:
+            out[key] = value
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}
 
 
 class TemplateBranch(nn.Module):
@@ -70,7 +95,7 @@ class SearchBranch(nn.Module):
         out = self.model.search(x, unflatten_features(list(features), self.structure))
         if isinstance(out, torch.Tensor):
             return (out,)
-        return tuple(out[k] for k in self.keys)
+        return tuple(output_value(out, k) for k in self.keys)
 
 
 def split_model(model: nn.Module) -> tuple[TemplateBranch, SearchBranch, dict[str, Any]]:
@@ -97,4 +122,5 @@ def split_model(model: nn.Module) -> tuple[TemplateBranch, SearchBranch, dict[st
     return TemplateBranch(model).eval(), SearchBranch(model, structure, keys).eval(), info
 
 
-__all__ = ["SearchBranch", "TemplateBranch", "flatten_features", "output_keys", "split_model", "unflatten_features"]
+__all__ = ["SearchBranch", "TemplateBranch", "flatten_features", "nest_outputs", "output_keys", "output_value",
+           "split_model", "unflatten_features"]

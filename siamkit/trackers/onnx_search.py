@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from siamkit.errors import ConfigError
-from siamkit.nn.branches import SearchBranch, flatten_features, output_keys, unflatten_features
+from siamkit.nn.branches import SearchBranch, flatten_features, nest_outputs, output_keys, unflatten_features
 
 __all__ = ["OrtSearch", "PRECISIONS", "record_search_inputs", "use_onnxruntime"]
 
@@ -90,7 +90,8 @@ class OrtSearch:
             arrays = [t.detach().contiguous().numpy().astype(np.float32, copy=False) for t in (xi, *fi)]
             for k, out in enumerate(session.run(None, dict(zip(self.input_names, arrays, strict=True)))):
                 outputs[k].append(out)
-        return {key: torch.from_numpy(np.concatenate(o, axis=0)) for key, o in zip(self.keys, outputs, strict=True)}
+        return nest_outputs({key: torch.from_numpy(np.concatenate(o, axis=0))
+                             for key, o in zip(self.keys, outputs, strict=True)})
 
 
 def _network(tracker: Any) -> torch.nn.Module:

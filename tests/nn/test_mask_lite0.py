@@ -85,3 +85,14 @@ def test_refine_reads_the_cells_own_window():
     assert torch.equal(base, same)
     assert not torch.allclose(base, changed)
     assert F.mse_loss(base, changed) > 0
+
+
+def test_tuple_outputs_travel_through_flat_graph_outputs():
+    """SiamMask's ``mask_features`` tuple gets one graph output per map and is rebuilt after onnxruntime."""
+    from siamkit.nn.branches import nest_outputs, output_keys, output_value
+
+    out = {"cls": torch.zeros(1), "mask_features": (torch.ones(1), torch.ones(2)), "skip": None}
+    keys = output_keys(out)
+    assert keys == ["cls", "mask_features.0", "mask_features.1"]
+    back = nest_outputs({k: output_value(out, k) for k in keys})
+    assert back.keys() == {"cls", "mask_features"} and back["mask_features"][1].shape == (2,)
