@@ -21,12 +21,10 @@ import platform
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 
 from siamkit.index import Gallery
-from siamkit.utils.io import write_json
-
-RESULTS = Path(__file__).parent / "results" / "gallery_search.json"
 
 
 def clustered(
@@ -63,7 +61,7 @@ def timed_search(gallery: Gallery, queries: np.ndarray, k: int) -> tuple[np.ndar
     return idx, queries.shape[0] / dt
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, out: Path) -> dict:
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
@@ -83,7 +81,7 @@ def run(args: argparse.Namespace) -> dict:
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "faiss": faiss.__version__,
-        "load_average_at_start": os.getloadavg()[0],
+        "load_average_at_start": harness.load_average(),
         "runs": [],
     }
 
@@ -93,7 +91,6 @@ def run(args: argparse.Namespace) -> dict:
         return g, time.perf_counter() - t0
 
     kinds = set(args.kinds.split(","))
-    partial = args.out.with_name(args.out.stem + ".partial.json")
     flat, build_s = build("flat")  # always: it gives the exact top-k every recall is measured against
     truth, qps = timed_search(flat, queries, args.k)
     if "flat" in kinds:
@@ -111,7 +108,7 @@ def run(args: argparse.Namespace) -> dict:
         results["runs"].append(run_)
         print(run_, flush=True)
     del ivf
-    write_json(partial, {**results, "partial": "hnsw and control still running"})  # keep finished work
+    harness.save_partial(out, results, "hnsw and control still running")
 
     hnsw, build_s = (
         build("hnsw", hnsw_m=args.hnsw_m, ef_construction=args.ef_construction) if "hnsw" in kinds else (None, 0.0)
@@ -125,11 +122,11 @@ def run(args: argparse.Namespace) -> dict:
         results["runs"].append(run_)
         print(run_, flush=True)
     del hnsw
-    write_json(partial, {**results, "partial": "control still running"})
+    harness.save_partial(out, results, "control still running")
 
     if "control" not in kinds:
         results["total_s"] = time.perf_counter() - t
-        results["load_average_at_end"] = os.getloadavg()[0]
+        results["load_average_at_end"] = harness.load_average()
         return results
     # control at 100k: IVF (nlist = √n, nprobe 16) on clustered data vs on i.i.d. Gaussian data
     n_c = min(args.n, 100_000)
@@ -150,12 +147,12 @@ def run(args: argparse.Namespace) -> dict:
     results["iid_control"] = control
     print(control, flush=True)
     results["total_s"] = time.perf_counter() - t
-    results["load_average_at_end"] = os.getloadavg()[0]
+    results["load_average_at_end"] = harness.load_average()
     return results
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = harness.command_line(__doc__, threads=2)
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--queries", type=int, default=500)
@@ -166,26 +163,18 @@ def main() -> None:
     p.add_argument("--nlist", type=int, default=1024, help="IVF cells (≈ √N keeps k-means training short)")
     p.add_argument("--hnsw-m", type=int, default=16)
     p.add_argument("--ef-construction", type=int, default=40)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kinds", default="flat,ivf,hnsw,control", help="comma list of flat, ivf, hnsw, control")
-    p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--publish", action="store_true", help="write into benchmarks/results/ (default: runs/benchmarks/)")
     p.add_argument("--append", action="store_true", help="add these runs to the existing JSON at --out")
     args = p.parse_args()
-    # benchmarks/results/ is written only when asked (--publish)
-    args.out = args.out or (RESULTS if args.publish else RESULTS.parents[2] / "runs" / "benchmarks" / RESULTS.name)
-    results = run(args)
-    if args.append and args.out.is_file():
-        old = json.loads(args.out.read_text())
+    out = harness.output_path(args, "gallery_search.json")
+    results = run(args, out)
+    if args.append and out.is_file():
+        old = json.loads(out.read_text())
         old["runs"] += results["runs"]
         old.setdefault("appended", []).append({k: v for k, v in results.items() if k != "runs"})
         results = old
-    partial = args.out.with_name(args.out.stem + ".partial.json")
-    if partial.exists():
-        partial.unlink()
-    write_json(args.out, results)
-    print(f"wrote {args.out}")
+    harness.save(out, results)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,10 @@
-"""The held-out split of the shared clips, shared by the tracker-training benchmarks.
+"""The held-out split of the shared clips and the per-tracker summary of an OPE run (``test_clips.py``).
 
-Shipped trackers are trained on the other six clips (plus photographs) and evaluated here only.
+Shipped trackers are trained on the other six clips (plus photographs) and evaluated on these only.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-CLIPS = REPO.parent / "shared" / "data" / "tracking"
 HELD_OUT = ("Crossing", "MountainBike", "vot_bag", "uav_boat1", "uav_person12_1", "dtb_Gull2")
 KEYS = ("success_auc", "precision_20px", "success_0.5", "frames")
 

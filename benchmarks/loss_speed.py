@@ -20,22 +20,18 @@ PML is installed only for this benchmark:
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
+import harness
 import torch
 
 from siamkit.losses.metric import BatchHardTripletLoss, ContrastiveLoss, TripletLoss
-from siamkit.utils.io import write_json
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "loss_speed.json"
-PEERS = HERE / ".peers" / "pml"
+PEERS = harness.REPO / "benchmarks" / ".peers" / "pml"
 
 
 def load_pml():
@@ -88,19 +84,16 @@ def make_batch(b: int, dim: int, k: int, device: str, seed: int) -> tuple[torch.
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = harness.command_line(__doc__, threads=1)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     ap.add_argument("--repeats", type=int, nargs="+", default=[15, 5, 3], help="repeats per size")
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--k", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--all-triplets-max", type=int, default=1024, help="largest B for the all-triplet comparison")
     ap.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda if available")
-    ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--publish", action="store_true", help="write into benchmarks/results/ (default: runs/benchmarks/)")
     args = ap.parse_args()
-    # benchmarks/results/ is written only when asked (--publish)
-    args.out = args.out or (RESULTS if args.publish else HERE.parent / "runs" / "benchmarks" / RESULTS.name)
+    out = harness.output_path(args, "loss_speed.json")
+    load_at_start = harness.load_average()
     torch.set_num_threads(args.threads)
     devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     repeats = dict(zip(args.sizes, args.repeats + [args.repeats[-1]] * len(args.sizes), strict=False))
@@ -135,7 +128,7 @@ def main() -> None:
                 ms, value, grad = timed[0]
                 row = {"loss": name, "device": device, "batch": b, "dim": args.dim, "k": args.k, "repeats": n,
                        "siamkit_ms": round(ms, 3), "siamkit_value": value,
-                       "load_avg_1min": round(os.getloadavg()[0], 2)}
+                       "load_avg_1min": harness.load_average()}
                 if name in theirs:
                     pms, pvalue, pgrad = timed[1]
                     row.update({
@@ -148,16 +141,15 @@ def main() -> None:
                 print({k: v for k, v in row.items() if k not in ("dim", "k")}, flush=True)
 
     meta = {
-        "torch": torch.__version__, "threads": args.threads, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
-        "cpu_count": os.cpu_count(), "pml_version": peer[0].__version__ if peer else None,
+        **harness.machine(args.threads, load_at_start), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "machine": platform.machine(), "cpu_count": os.cpu_count(),
+        "pml_version": peer[0].__version__ if peer else None,
         "cuda_device": torch.cuda.get_device_name(0) if "cuda" in devices else None,
         "note": "shared machine: load_avg_1min per row is the 1-minute load average when the row finished; "
                 "absolute times inflate with load, the interleaved ratio much less",
         "timing": "median ms of forward+backward after one warm-up, contenders interleaved; float32; P×K labels",
     }
-    write_json(args.out, {"meta": meta, "results": rows})
-    print(f"wrote {args.out}")
+    harness.save(out, {"meta": meta, "results": rows})
 
 
 if __name__ == "__main__":

@@ -12,15 +12,12 @@ training clips plus the photographs matplotlib/scikit-learn ship. The first batc
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import time
-from pathlib import Path
 
 import cv2
+import harness
 import torch
-from heldout import CLIPS, HELD_OUT  # noqa: E402  (benchmarks/heldout.py)
+from heldout import HELD_OUT
 
 from siamkit.data.pairs import (
     PairConfig,
@@ -34,14 +31,10 @@ from siamkit.data.pairs import (
 )
 from siamkit.losses.tracking import AnchorTargets, SiamFCTargets
 from siamkit.train.tracking import package_photo_folders
-from siamkit.utils.io import write_json
-
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "pair_loader.json"
 
 
 def sources() -> list:
-    tracks = tracks_from_dataset(f"otb:{CLIPS}", exclude=HELD_OUT)
+    tracks = tracks_from_dataset(f"otb:{harness.CLIPS}", exclude=HELD_OUT)
     photos = image_paths(package_photo_folders(["matplotlib", "sklearn"]))
     return [TrackSource("clips", tracks, 100, 400), PhotoSource("photos", photos, 100)]
 
@@ -71,16 +64,12 @@ def measure(dataset: PairDataset, workers: int, batch: int, batches: int) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.command_line(__doc__, threads=1)
     parser.add_argument("--batches", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--publish", action="store_true",
-                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     args = parser.parse_args()
-    # benchmarks/results/ is written only when asked (--publish)
-    args.out = args.out or (RESULTS if args.publish else REPO / "runs" / "benchmarks" / RESULTS.name)
-    torch.set_num_threads(1)
+    out = harness.output_path(args, "pair_loader.json")
+    torch.set_num_threads(args.threads)
     # OpenCV's thread pool does not survive fork(): a parent that used it can deadlock forked workers
     cv2.setNumThreads(1)
     srcs = sources()
@@ -94,14 +83,13 @@ def main() -> None:
             row = {"targets": name, **measure(dataset, workers, args.batch_size, args.batches)}
             print(row)
             runs.append(row)
-    write_json(args.out, {
+    harness.save(out, {
         "benchmark": "pair_loader",
         "what": "pairs/s of PairDataset through torch DataLoader (decode + crop + augmentation + targets)",
         "data": "shared clips Biker, Human3, MotorRolling, Soccer, Tiger1, vot_car1 + matplotlib/sklearn photos",
         "augmentation": {"siamfc": "template 4 px / 5 %, search 8 px / 5 %, no colour",
                          "siamrpnpp": "pysot: template 4 px / 5 %, search 64 px / 18 %, blur 0.2, colour 1, neg 0.2"},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_1m_at_end": round(os.getloadavg()[0], 2), "torch_threads": 1},
+        "machine": {**harness.machine(args.threads), "torch_threads": args.threads},
         "note": "2 CPU cores shared with other jobs: absolute numbers depend on the load recorded here",
         "runs": runs,
     })
