@@ -33,7 +33,6 @@ initialised on pysot's area-preserving box of the polygon, ours on its enclosing
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
@@ -45,30 +44,25 @@ import zipfile
 from pathlib import Path
 
 import cv2
+import harness
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from siamkit.geometry import centre_error, iou
+from siamkit.importers.nanotrack import read_checkpoint
+from siamkit.trackers import create_tracker
+from siamkit.trackers.nanotrack import OPENCV_STEPS
+from siamkit.utils.progress import progress
 
-from siamkit.geometry import centre_error, iou  # noqa: E402
-from siamkit.importers.nanotrack import read_checkpoint  # noqa: E402
-from siamkit.trackers import create_tracker  # noqa: E402
-from siamkit.trackers.nanotrack import OPENCV_STEPS  # noqa: E402
-from siamkit.utils.io import write_json  # noqa: E402
-from siamkit.utils.progress import progress  # noqa: E402
-
-SHARED = REPO.parent / "shared" / "data"
-CLIPS = SHARED / "tracking"
-PEERS = SHARED / "peers"
+REPO = harness.REPO
+CLIPS = harness.CLIPS
+PEERS = CLIPS.parent / "peers"
 RESULTS_DIR = PEERS / "nanotrack_results"
 ORIGINAL_DIRS = (
     REPO / "third_party" / "SiamTrackers" / "NanoTrack",
     REPO.parent / "shared" / "peers-src" / "NanoTrack",
 )
 PYLIB = REPO / "third_party" / "pylib"
-OUT = REPO / "benchmarks" / "results" / "nanotrack_parity.json"
 THRESHOLDS = np.linspace(0, 1, 21)
 VERSIONS = (1, 2, 3)
 OPENCV_CONSTANTS = {"window_influence": 0.455, "lr": 0.37, "penalty_k": 0.055}
@@ -402,21 +396,14 @@ def summarise(results: dict, clips: list[str], who: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.command_line(__doc__, threads=1)
     parser.add_argument("--clips", nargs="*", help="clip names (default: all shared clips)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and OpenCV")
     parser.add_argument("--pylib", help="a folder holding yacs, appended to sys.path for the original tracker")
     parser.add_argument("--no-steps", action="store_true", help="skip the one-step ablation of OpenCV's procedure")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--publish", action="store_true",
-                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     parser.add_argument("--boxes", action="store_true", help="also write every tracker's per-frame boxes")
     args = parser.parse_args(argv)
-    # benchmarks/results/ is written only when asked (--publish)
-    args.out = args.out or (OUT if args.publish else OUT.parents[2] / "runs" / "benchmarks" / OUT.name)
-
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    out = harness.output_path(args, "nanotrack_parity.json")
+    harness.use_threads(args.threads)
     if args.pylib:
         sys.path.append(args.pylib)
     clips = args.clips or sorted(p.name for p in CLIPS.iterdir() if (p / "groundtruth_rect.txt").is_file())
@@ -456,7 +443,7 @@ def main(argv: list[str] | None = None) -> dict:
         "published": published,
         "clips": results,
     }
-    write_json(args.out, report)
+    harness.save(out, report)
     for name, row in summary.items():
         print(name, {k: round(v, 4) for k, v in row.items()})
     return report

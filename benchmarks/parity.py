@@ -1,7 +1,7 @@
 """Parity with the reference implementations: the comparisons of ``tests/parity`` (one copy, in
 ``tests/parity/peers.py``), measured and written to ``benchmarks/results/parity.json``.
 
-    OMP_NUM_THREADS=1 python benchmarks/parity.py --publish   (without --publish: runs/benchmarks/parity.json)
+    python benchmarks/parity.py --publish   (without --publish: runs/benchmarks/parity.json)
 
 Each row: siamkit tracker, reference project and its commit (from ``../shared/peers-src/README.md``),
 the largest box-corner difference over the tracked frames (px), SiamMask's smallest mask IoU, and what
@@ -10,25 +10,21 @@ is compared. A peer whose sources are absent is listed under ``skipped`` with th
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import harness
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "parity")]
+sys.path[:0] = [str(harness.REPO / "tests"), str(harness.REPO / "tests" / "parity")]
 
 import conftest  # noqa: E402  (thread settings, PEERS_SRC)
 import peer_setup  # noqa: E402
 import peers  # noqa: E402
-import torch  # noqa: E402
-
-OUT = ROOT / "benchmarks" / "results" / "parity.json"
 
 
 def peer_commits() -> dict[str, str]:
@@ -52,8 +48,10 @@ def comparisons():
 
 
 def main() -> int:
-    # benchmarks/results/ is written only when asked (--publish)
-    out = OUT if "--publish" in sys.argv[1:] else ROOT / "runs" / "benchmarks" / OUT.name
+    args = harness.command_line(__doc__, threads=1).parse_args()
+    out = harness.output_path(args, "parity.json")
+    harness.use_threads(args.threads)
+    load_at_start = harness.load_average()
     commits = peer_commits()
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as workdir:
@@ -90,11 +88,9 @@ def main() -> int:
         "peer_commits": commits,
         "rows": rows,
         "skipped": skipped,
-        "environment": {"torch": torch.__version__, "python": platform.python_version(), "threads": 1},
+        "environment": harness.machine(args.threads, load_at_start),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    harness.save(out, result)
     return 0
 
 

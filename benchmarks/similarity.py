@@ -13,22 +13,19 @@ signatures, and the HSV stripe histogram (and raw pixels) for re-identification.
 
 ``--publish`` writes ``benchmarks/results/similarity.json``, the plots under
 ``benchmarks/results/similarity/`` and the test numbers into each sidecar's ``metrics``; without it
-everything goes to ``runs/similarity_benchmark/``. One thread by default (the machine is shared).
+everything goes to ``runs/benchmarks/``. One thread by default (the machine is shared).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import harness
 
+ROOT = harness.REPO
 DATA = ROOT.parent / "shared" / "data" / "metric"
 MODELS = ("omniglot", "faces", "signatures", "reid")
 
@@ -79,26 +76,24 @@ def goal(name: str, model: dict[str, Any], baselines: dict[str, dict[str, Any]])
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.command_line(__doc__, threads=1)
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo names")
     parser.add_argument("--previous", default="",
                         help="earlier zoo models to score on the same test splits, for the record (not published)")
     parser.add_argument("--data", default=str(DATA), help="the shared metric data folder")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--publish", action="store_true", help="write into benchmarks/results and the sidecars")
     args = parser.parse_args()
 
     import torch
     import yaml
 
     from siamkit.eval.metric.models import evaluate, load_embedder
-    from siamkit.utils.io import atomic_write, write_json
+    from siamkit.utils.io import atomic_write
     from siamkit.zoo import resolve
 
     torch.set_num_threads(args.threads)
-    out = ROOT / "benchmarks" / "results" if args.publish else ROOT / "runs" / "similarity_benchmark"
-    plots = out / "similarity"
-    started, load_start = time.time(), os.getloadavg()[0]
+    out = harness.output_path(args, "similarity.json")
+    plots = out.parent / "similarity"
+    started, load_start = time.time(), harness.load_average()
     results: dict[str, Any] = {}
     previous: dict[str, Any] = {}
     new = [m for m in args.models.split(",") if m]
@@ -137,14 +132,11 @@ def main() -> int:
                 "official training ids, not comparable with published Market-1501 numbers.",
         "models": results,
         "previous_models": previous,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
-                    "load_average_1m_at_start": round(load_start, 2),
-                    "load_average_1m_at_end": round(os.getloadavg()[0], 2), "torch": torch.__version__},
+        "machine": harness.machine(args.threads, load_start),
         "wall_time_s": round(time.time() - started, 1),
         "command": "python benchmarks/similarity.py " + " ".join(sys.argv[1:]),
     }
-    write_json(out / "similarity.json", report)
-    print(f"wrote {out / 'similarity.json'}")
+    harness.save(out, report)
     return 0
 
 

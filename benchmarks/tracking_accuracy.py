@@ -17,30 +17,23 @@ comparable with published OTB/UAV/VOT results — only trackers side by side on 
 
 from __future__ import annotations
 
-import argparse
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 
 import cv2
+import harness
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from siamkit.errors import SiamkitError
+from siamkit.eval.tracking.ope import OVERLAP_THRESHOLDS, PIXEL_THRESHOLDS
+from siamkit.eval.tracking.runner import EvalJob, run_evaluation
+from siamkit.trackers import available_trackers
+from siamkit.trackers.peers import PEERS
+from siamkit.utils.io import atomic_write
 
-from siamkit.errors import SiamkitError  # noqa: E402
-from siamkit.eval.tracking.ope import OVERLAP_THRESHOLDS, PIXEL_THRESHOLDS  # noqa: E402
-from siamkit.eval.tracking.runner import EvalJob, run_evaluation  # noqa: E402
-from siamkit.trackers import available_trackers  # noqa: E402
-from siamkit.trackers.peers import PEERS  # noqa: E402
-from siamkit.utils.io import atomic_write, write_json  # noqa: E402
-
-CLIPS = REPO.parent / "shared" / "data" / "tracking"
-OUT = REPO / "benchmarks" / "results" / "tracking_accuracy.json"
-RUNS = REPO / "runs" / "tracking_accuracy"
+RUNS = harness.REPO / "runs" / "tracking_accuracy"
 NOTE = (
     "Shared clips are short (36-120 frames, 708 in all) and downscaled (longer side <= 480 px, aerial 640 px), "
     "so absolute AUC/precision are much higher than on full benchmarks and NOT comparable with published "
@@ -127,19 +120,14 @@ def plot(results: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.command_line(__doc__, threads=2)
     parser.add_argument("--trackers", nargs="*", help="tracker names (default: usable siamkit trackers + peers)")
-    parser.add_argument("--clips", type=Path, default=CLIPS)
+    parser.add_argument("--clips", type=Path, default=harness.CLIPS)
     parser.add_argument("--runs", type=Path, default=RUNS, help="folder for the raw result files (resumable)")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--publish", action="store_true",
-                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2, help="OpenCV threads in this process")
     parser.add_argument("--max-frames", type=int, default=None)
     args = parser.parse_args(argv)
-    # benchmarks/results/ is written only when asked (--publish)
-    args.out = args.out or (OUT if args.publish else OUT.parents[2] / "runs" / "benchmarks" / OUT.name)
+    out_path = harness.output_path(args, "tracking_accuracy.json")
     if not args.clips.is_dir():
         sys.exit(f"shared clips not found at {args.clips}")
     cv2.setNumThreads(args.threads)
@@ -158,15 +146,14 @@ def main(argv: list[str] | None = None) -> None:
             "cpu_threads": args.threads,
             "workers": args.workers,
             "machine": platform.machine(),
-            "load_average_1min_at_end": os.getloadavg()[0],
+            "load_average_1min_at_end": harness.load_average(),
             "fps_caveat": "shared 2-core machine under load from other jobs: FPS are indicative only",
         },
         **out,
     }
-    write_json(args.out, report)
+    harness.save(out_path, report)
     if out["trackers"]:
-        plot(out["trackers"], args.out.with_suffix(".png"))
-    print(f"wrote {args.out}", file=sys.stderr)
+        plot(out["trackers"], out_path.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ time and steady state separately) and bf16 autocast for SiamRPN++ AlexNet.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -53,14 +52,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results" / "tracking_speed.json"
-PYSOT_DIR = ROOT / "third_party" / "pysot"
-PYSOT_DEPS = HERE / ".peers" / "pysot_deps"
+PYSOT_DIR = harness.REPO / "third_party" / "pysot"
+PYSOT_DEPS = harness.REPO / "benchmarks" / ".peers" / "pysot_deps"
 
 MODELS = (
     "siamfc",
@@ -672,7 +669,8 @@ def bench_fast_path(args, frames, gt, device, options: dict[str, Any]) -> dict[s
 # --------------------------------------------------------------------------- main
 
 
-def load_average() -> list[float] | None:
+def load_averages() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages now."""
     try:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
@@ -680,8 +678,7 @@ def load_average() -> list[float] | None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the CPU goal is on 2)")
+    parser = harness.command_line(__doc__, threads=2)
     parser.add_argument("--quick", action="store_true", help="tiny models, small frames, a few steps (tests)")
     parser.add_argument("--models", nargs="*", default=None, help="tracker configs (default: all published)")
     parser.add_argument("--frames", type=int, default=40, help="timed frames per measurement (at most)")
@@ -706,14 +703,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-fast", action="store_true")
     parser.add_argument("--no-ort", action="store_true", help="skip the onnxruntime (fp32/int8) rows vs pysot")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile in the fast-path section")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--publish", action="store_true",
-                        help="write into benchmarks/results/ (default: runs/benchmarks/)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the sections of an existing --out file that this run skips (e.g. rerun pysot only)")
     args = parser.parse_args(argv)
-    # benchmarks/results/ is written only when asked (--publish)
-    args.out = args.out or (RESULTS if args.publish else RESULTS.parents[2] / "runs" / "benchmarks" / RESULTS.name)
+    args.out = harness.output_path(args, "tracking_speed.json")
     if args.quick:
         args.frames, args.warmup, args.budget, args.batch = 3, 1, 5.0, 2
         args.clip_frames, args.pysot_frames, args.agree_frames = 8, 3, 5
@@ -722,7 +715,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.size = tuple(int(v) for v in args.size.lower().split("x"))
     torch.set_num_threads(args.threads)
 
-    from siamkit.utils.io import write_json
     from siamkit.utils.progress import progress
 
     devices = ["cpu"] if args.device in ("cpu", "all") else []
@@ -745,7 +737,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "load_average_start": load_average(),
+        "load_average_start": load_averages(),
         "note": "wall-clock medians; the machine may be shared (see load averages): compare rows of one run, "
         "and prefer ratios of interleaved runs (pysot section) over absolute numbers",
         "models": [],
@@ -787,12 +779,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             d: bench_fast_path(args, frames, gt, d, QUICK_MODELS["siamrpnpp_alexnet"] if args.quick else {})
             for d in devices
         }
-    result["load_average_end"] = load_average()
+    result["load_average_end"] = load_averages()
     if args.merge and args.out.is_file():
         result = merged(json.loads(args.out.read_text()), result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, result)
-    print(f"wrote {args.out}")
+    harness.save(args.out, result)
     return result
 
 

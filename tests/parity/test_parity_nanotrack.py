@@ -8,6 +8,7 @@ Runs only when the original code is found (``third_party/SiamTrackers/NanoTrack`
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "nanotrack_parity.p
 
 
 def _bench():
+    if str(BENCH.parent) not in sys.path:  # the scripts import benchmarks/harness.py
+        sys.path.insert(0, str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("nanotrack_parity", BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

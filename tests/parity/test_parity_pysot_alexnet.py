@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,8 @@ FRAMES = 8
 
 
 def load_bench():
+    if str(REPO / "benchmarks") not in sys.path:  # the scripts import benchmarks/harness.py
+        sys.path.insert(0, str(REPO / "benchmarks"))
     spec = importlib.util.spec_from_file_location("spd_tracking_speed", REPO / "benchmarks" / "tracking_speed.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -175,13 +175,22 @@ def test_train_resume_from_the_command_line_refuses_a_crafted_checkpoint(tmp_pat
     assert not marker.exists()
 
 
-def test_every_benchmark_writes_benchmarks_results_only_with_publish():
+def test_every_benchmark_writes_benchmarks_results_only_with_publish(tmp_path, monkeypatch):
     """A benchmark run writes runs/benchmarks/ unless ``--publish`` asks for benchmarks/results/."""
     from pathlib import Path
 
     bench = Path(__file__).resolve().parents[2] / "benchmarks"
-    writers = [p for p in sorted(bench.glob("*.py")) if p.name != "readme_tables.py"  # reads results, writes README
-               and ('"results"' in p.read_text() or "benchmarks/results" in p.read_text())]
-    assert len(writers) >= 10
-    missing = [p.name for p in writers if '"--publish"' not in p.read_text()]
-    assert not missing, f"these write benchmarks/results/ without --publish: {missing}"
+    monkeypatch.syspath_prepend(str(bench))
+    import harness
+
+    parse = harness.command_line("a benchmark").parse_args
+    assert harness.output_path(parse([]), "x.json") == harness.RUNS / "x.json"
+    assert harness.output_path(parse(["--publish"]), "x.json") == harness.RESULTS / "x.json"
+    assert harness.output_path(parse(["--out", str(tmp_path / "y.json")]), "x.json") == tmp_path / "y.json"
+    assert harness.RESULTS not in harness.RUNS.parents
+    # readme_tables reads the results (writes README.md); harness and heldout are imported, not run
+    scripts = [p for p in sorted(bench.glob("*.py")) if p.name not in ("readme_tables.py", "harness.py", "heldout.py")]
+    assert len(scripts) >= 8
+    missing = [p.name for p in scripts if "harness.output_path(" not in p.read_text()
+               and '"--publish"' not in p.read_text()]
+    assert not missing, f"these may write benchmarks/results/ without --publish: {missing}"
