@@ -10,9 +10,11 @@ to ``out × out``.
 is the batched torch version: it crops many squares from many frames at once, on the device
 the frames live on, and agrees with the reference to about 1e-4.
 
-``quantize=True`` crops like the reference implementations (pysot, siamban, SiamMask, DaSiamRPN):
-the padding colour is truncated to uint8 and the square is resized by OpenCV on uint8, so the
-network sees exactly their pixels (the float crop differs by up to ±1 grey level).
+``quantize=True`` crops like the reference implementations (pysot, siamban, SiamMask, DaSiamRPN,
+NanoTrack): the padding colour is truncated to uint8 and the square is resized by OpenCV on uint8, so
+the network sees exactly their pixels (the float crop differs by up to ±1 grey level). On the host
+that is OpenCV itself (:func:`crop_numpy`, :func:`crop_cv2_uint8`); on any other device
+:func:`crop_like_original` computes OpenCV's fixed-point arithmetic in torch, bit for bit.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def siamfc_crop_centres(centres: torch.Tensor, sizes: torch.Tensor) -> tuple[tor
     return origin + s[:, None] / 2, s
 
 
+def origin_centres(origins: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """Centres that make :func:`crop_origin` start crops of side ``round(sizes)`` at ``origins`` (B×2), exactly.
+
+    For crops placed by their top-left pixel (cv2.TrackerNano's ``int(c) − (side + 1)//2``): the centre
+    ``origin + (s + 1)/2`` gives ``floor(origin + 0.5) = origin`` in every crop function here.
+    """
+    s = torch.clamp(torch.round(sizes.to(torch.float64)), min=1)
+    return origins.to(torch.float64) + (s[:, None] + 1) / 2
+
+
 def crop_numpy(
     image: np.ndarray,
     centre: tuple[float, float],
@@ -51,12 +63,14 @@ def crop_numpy(
     out_size: int,
     avg: np.ndarray | tuple[float, float, float] | None = None,
     quantize: bool = False,
+    origin: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Crop a ``size``-pixel square centred on ``centre`` = (cx, cy) and resize to ``out_size``.
 
     ``image`` is H×W×C (any dtype); the result is ``out_size × out_size × C`` float32.
     ``avg`` is the padding colour (default: the image's per-channel mean). ``quantize``: uint8
     padding colour (truncated) and uint8 resize, as the reference trackers (``image`` must be uint8).
+    ``origin`` (x0, y0): the crop's top-left pixel, instead of the one :func:`crop_origin` gives.
     """
     image = np.asarray(image)
     if image.ndim != 3:
@@ -64,7 +78,10 @@ def crop_numpy(
     s = max(int(round(size)), 1)
     height, width, channels = image.shape
     avg = image.reshape(-1, channels).mean(0) if avg is None else np.asarray(avg, dtype=np.float64)
-    x0, y0 = crop_origin(centre[0], s), crop_origin(centre[1], s)
+    if origin is None:
+        x0, y0 = crop_origin(centre[0], s), crop_origin(centre[1], s)
+    else:
+        x0, y0 = int(origin[0]), int(origin[1])
     dtype = np.uint8 if quantize else np.float32
     patch = np.empty((s, s, channels), dtype)
     patch[:] = avg.astype(dtype)  # float → uint8 truncates, as assigning into the references' uint8 canvas
@@ -171,8 +188,6 @@ def crop_batch(
 
 def _crop_uint8_on_device(frames, centres, sizes, out_size, avg, frame_index) -> torch.Tensor:
     """Torch path of ``quantize``: OpenCV's uint8 bilinear arithmetic, one crop at a time, on the device."""
-    from siamkit.trackers.nanotrack import crop_like_original
-
     index = [int(i) for i in frame_index]
     crops = [
         crop_like_original(frames[j : j + 1], centres[i], sizes[i], out_size, avg[i]) for i, j in enumerate(index)
@@ -189,6 +204,94 @@ def _crop_on_host(frames, centres, sizes, out_size, avg, frame_index, quantize=F
     index = frame_index.cpu().numpy()
     crops = [crop_numpy(images[index[i]], cen[i], side[i], out_size, colour[i], quantize) for i in range(len(index))]
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+
+
+# --------------------------------------------------------------------------- uint8 crops, bit-exact
+
+
+_COEF_SCALE = 1 << 11  # OpenCV's INTER_RESIZE_COEF_SCALE (11-bit fixed-point weights)
+
+
+def _cv2_linear_taps(src: torch.Tensor, dst: int, clamp: bool) -> tuple[torch.Tensor, ...]:
+    """Source indices and fixed-point weights of ``cv2.resize`` INTER_LINEAR along one axis.
+
+    ``src`` is the source length (0-d tensor). OpenCV computes the offset in float32 and rounds the
+    weights to 11 bits; columns are clamped (weight moved onto the border pixel) while rows keep
+    their weights and only have their index clamped.
+    """
+    i = torch.arange(dst, device=src.device, dtype=torch.float64)
+    pos = ((i + 0.5) * (src.to(torch.float64) / dst) - 0.5).to(torch.float32)
+    start = torch.floor(pos)
+    frac = pos - start
+    start = start.to(torch.long)
+    last = src.to(torch.long) - 1
+    if clamp:
+        low, high = start < 0, start >= last
+        frac = torch.where(low | high, torch.zeros_like(frac), frac)
+        start = torch.where(low, torch.zeros_like(start), torch.minimum(start, last))
+    w0 = torch.round((1 - frac) * _COEF_SCALE).to(torch.int32)
+    w1 = torch.round(frac * _COEF_SCALE).to(torch.int32)
+    return start.clamp(min=0), torch.minimum(start + 1, last).clamp(min=0), w0, w1
+
+
+def crop_like_original(
+    frame: torch.Tensor,
+    centre: torch.Tensor,
+    side: torch.Tensor,
+    out_size: int,
+    avg: torch.Tensor,
+    origin: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The reference trackers' uint8 crop (``quantize``), bit for bit, computed on ``frame``'s device.
+
+    The reference trackers (NanoTrack's original, pysot, …) pad the frame with the uint8-truncated mean
+    colour, cut the ``side``-pixel square at ``floor(c − (side + 1)/2 + 0.5)`` (this module's convention)
+    and resize it with ``cv2.resize`` on uint8. Here the resize is OpenCV's fixed-point arithmetic (horizontal 11-bit
+    weights, then the SIMD vertical rounding ``(((b0·(S0>>4))>>16) + ((b1·(S1>>4))>>16) + 2) >> 2``)
+    and only the pixels it reads are gathered, so the cost is O(out²) whatever the crop size.
+
+    Args:
+        frame: 1×C×H×W uint8 frame. centre: (cx, cy). side: crop side (rounded here).
+        out_size: output side. avg: C padding colours (truncated to integers here).
+        origin: optional (x0, y0) top-left pixel replacing the one computed from ``centre``.
+
+    Returns:
+        1×C×out×out float32 crop with integer values 0–255.
+    """
+    _, channels, height, width = frame.shape
+    side = torch.clamp(torch.round(side.to(torch.float64)), min=1)
+    if origin is None:
+        origin = torch.floor(centre.to(torch.float64) - (side + 1) / 2 + 0.5).to(torch.long)
+    origin = origin.to(torch.long)
+    x0, x1, a0, a1 = _cv2_linear_taps(side, out_size, clamp=True)
+    y0, y1, b0, b1 = _cv2_linear_taps(side, out_size, clamp=False)
+    fill = avg.to(torch.float64).floor().to(torch.int32)
+    # Gather the (2·out)×(2·out) pixels the resize reads — rows y0 ∪ y1, columns x0 ∪ x1 — in H×W×C
+    # order (the frame's memory layout when it came from an H×W×3 array).
+    rows = torch.cat([y0, y1]) + origin[1]
+    cols = torch.cat([x0, x1]) + origin[0]
+    inside = ((rows >= 0) & (rows < height))[:, None, None] & ((cols >= 0) & (cols < width))[None, :, None]
+    hwc = frame[0].permute(1, 2, 0)
+    vals = hwc.index_select(0, rows.clamp(0, height - 1)).index_select(1, cols.clamp(0, width - 1))
+    vals = torch.where(inside, vals.to(torch.int32), fill)
+    n = out_size
+    # Horizontal pass (values ≤ 255·2048), then OpenCV's vertical fixed-point rounding.
+    horiz = (vals[:, :n] * a0[:, None] + vals[:, n:] * a1[:, None]) >> 4
+    out = (((b0[:, None, None] * horiz[:n]) >> 16) + ((b1[:, None, None] * horiz[n:]) >> 16) + 2) >> 2
+    out = out.permute(2, 0, 1)
+    return out.clamp(0, 255).to(torch.float32)[None]
+
+
+def crop_cv2_uint8(
+    frame: np.ndarray, centre, side: int, out_size: int, avg: np.ndarray, origin: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """CPU twin of :func:`crop_like_original` on an H×W×3 uint8 array: :func:`crop_numpy` with ``quantize``.
+
+    ``origin`` (x0, y0) overrides the top-left pixel (OpenCV's TrackerNano places its crops differently).
+    Returns a 1×C×out×out float32 tensor.
+    """
+    patch = crop_numpy(frame, centre, side, out_size, avg, quantize=True, origin=origin)
+    return torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1)))[None]
 
 
 def frame_to_tensor(frame: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -93,3 +93,25 @@ def test_crop_runs_on_cuda():
     got = crop_batch(frames, torch.tensor([[20.0, 20.0]]), torch.tensor([30.0]), 15, torch.zeros(1, 3))
     ref = crop_numpy(image, (20, 20), 30, 15, np.zeros(3))
     assert got.is_cuda and np.abs(got[0].permute(1, 2, 0).cpu().numpy() - ref).max() <= 1e-3
+
+
+@pytest.mark.parametrize("side,out", [(40, 127), (77, 255), (255, 255), (300, 255)])
+def test_crops_placed_by_their_top_left_pixel_are_the_same_in_every_crop_function(side, out):
+    """origin_centres turns top-left pixels into centres: uint8 crops by origin = crops by those centres."""
+    from siamkit.ops.crop import crop_cv2_uint8, crop_like_original, origin_centres
+
+    rng = np.random.default_rng(side)
+    img = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    avg = img.reshape(-1, 3).mean(0)
+    frame = torch.from_numpy(img).permute(2, 0, 1)[None]
+    for origin in ((-7, 3), (50, -20), (100, 80), (0, 0)):
+        sides = torch.tensor([float(side)], dtype=torch.float64)
+        centre = origin_centres(torch.tensor([origin]), sides)
+        assert (crop_origin(float(centre[0, 0]), side), crop_origin(float(centre[0, 1]), side)) == origin
+        want = crop_cv2_uint8(img, (0.0, 0.0), side, out, avg, origin=origin)
+        got = crop_like_original(frame, centre[0], sides[0], out, torch.from_numpy(avg),
+                                 origin=torch.tensor(origin))
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        for backend in ("torch", "opencv"):
+            batch = crop_batch(frame, centre, sides, out, torch.from_numpy(avg)[None], backend=backend, quantize=True)
+            np.testing.assert_array_equal(batch.numpy(), want.numpy())

@@ -15,8 +15,12 @@ import torch
 from conftest import shared_path
 
 from siamkit.errors import ConfigError, TrackerStateError, WeightsError
+from siamkit.ops.crop import crop_cv2_uint8, crop_like_original
+from siamkit.ops.postprocess import decode_ltrb, foreground_scores, select_best
+from siamkit.ops.windows import hann_window
 from siamkit.trackers import create_tracker
 from siamkit.trackers import nanotrack as nt
+from siamkit.trackers.engine import BatchedTracker
 
 # --------------------------------------------------------------------------- NumPy references
 
@@ -72,25 +76,27 @@ def test_grid_and_window_hand_values():
     pts = nt.grid_points(16, 16).numpy()
     assert pts[0].tolist() == [-128, -128] and pts[1].tolist() == [-112, -128]
     assert pts[16].tolist() == [-128, -112] and pts[-1].tolist() == [112, 112]
-    np.testing.assert_allclose(nt.hann_window(16).numpy(), np.outer(np.hanning(16), np.hanning(16)).ravel())
-    assert nt.hann_window(17).max().item() == pytest.approx(1.0)
+    np.testing.assert_allclose(hann_window(16).numpy(), np.outer(np.hanning(16), np.hanning(16)))
+    assert hann_window(17).max().item() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_decode_and_penalty_match_numpy(seed):
+    """The engine's decode and selection (what NanoCore runs) on NanoTrack's 16×16 grid of stride 16."""
     rng = np.random.default_rng(seed)
     cls = rng.normal(size=(2, 16, 16)).astype(np.float32) * 3
     loc = np.exp(rng.normal(size=(4, 16, 16))).astype(np.float32) * 20
     size = (rng.uniform(10, 80), rng.uniform(10, 80))
-    score, boxes = nt.decode(torch.from_numpy(cls), torch.from_numpy(loc), nt.grid_points(16, 16))
-    pscore, penalty = nt.penalised_scores(
-        score, boxes, torch.tensor(size, dtype=torch.float64), nt.hann_window(16), 0.15, 0.49
+    score = foreground_scores(torch.from_numpy(cls)[None], 1)
+    boxes = decode_ltrb(torch.from_numpy(loc)[None], nt.grid_points(16, 16))
+    sel = select_best(
+        score, boxes, torch.tensor([size], dtype=torch.float64), 0.15, hann_window(16).reshape(-1), 0.49
     )
     ref_score, ref_boxes, ref_pen, ref_best = np_decode_and_select(cls, loc, size)
-    np.testing.assert_allclose(score.numpy(), ref_score, rtol=1e-6)
-    np.testing.assert_allclose(boxes.numpy(), ref_boxes, rtol=1e-6, atol=1e-4)
-    np.testing.assert_allclose(penalty.numpy(), ref_pen, rtol=1e-6)
-    assert int(torch.argmax(pscore)) == ref_best
+    np.testing.assert_allclose(score[0].numpy(), ref_score, rtol=1e-6)
+    np.testing.assert_allclose(boxes[0].numpy(), ref_boxes, rtol=1e-6, atol=1e-4)
+    assert int(sel.index[0]) == ref_best
+    assert float(sel.penalty[0]) == pytest.approx(ref_pen[ref_best], rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -110,12 +116,12 @@ def test_crop_is_bit_exact_with_the_original_get_subwindow(hw, centre, side, out
     avg = img.reshape(-1, 3).mean(0)
     ref = np_subwindow(img, centre, out, side, avg)
     frame = torch.from_numpy(img).permute(2, 0, 1)[None]
-    got = nt.crop_like_original(
+    got = crop_like_original(
         frame, torch.tensor(centre, dtype=torch.float64), torch.tensor(float(side)), out, torch.from_numpy(avg)
     )
     assert got.shape == (1, 3, out, out)
     np.testing.assert_array_equal(got[0].numpy(), ref)
-    cpu = nt.crop_cv2_uint8(img, centre, side, out, avg)
+    cpu = crop_cv2_uint8(img, centre, side, out, avg)
     np.testing.assert_array_equal(cpu[0].numpy(), ref)
 
 
@@ -238,7 +244,7 @@ def test_weights_from_env_or_a_zoo_name_never_a_path_outside_the_package(monkeyp
 
 
 def test_opencv_window_is_the_square_root_of_the_hann_window():
-    hann = nt.hann_window(16).numpy()
+    hann = hann_window(16).reshape(-1).numpy()
     window = nt.opencv_window(16).numpy()
     np.testing.assert_allclose(window, np.sqrt(hann), atol=1e-7)
     assert window.reshape(16, 16)[4, 4] > hann.reshape(16, 16)[4, 4] + 0.1  # flatter away from the centre
@@ -288,3 +294,23 @@ def test_opencv_rect_matches_the_opencv_nano_wrapper():
     for _ in range(200):
         box = np.concatenate([rng.uniform(-20, 300, 2), rng.uniform(1, 120, 2)])
         assert nt.opencv_rect(box, (320, 240)) == _int_rect(box, (320, 240))
+
+
+@pytest.mark.parametrize("options", [{}, {"opencv": True}], ids=["original", "opencv"])
+def test_batched_equals_one_tracker_per_target(options):
+    """NanoTrack batches like the engine's other cores: two clips (frames of two sizes) in one BatchedTracker."""
+    clips = [_clip(name, 10) for name in ("Crossing", "vot_bag")]
+    batched = BatchedTracker(_tracker(**options))
+    batched.add([frames[0] for frames, _ in clips], np.stack([gt[0] for _, gt in clips]))
+    singles = []
+    for frames, gt in clips:
+        tracker = _tracker(**options)
+        tracker.init(frames[0], gt[0])
+        singles.append(tracker)
+    for k in range(1, 10):
+        results = batched.track([frames[k] for frames, _ in clips])
+        for tracker, (frames, _), got in zip(singles, clips, results, strict=True):
+            want = tracker.track(frames[k])
+            np.testing.assert_allclose(got.box, want.box, rtol=0, atol=1e-3)
+            assert got.score == pytest.approx(want.score, abs=1e-4)
+            assert got.extra["pscore"] == pytest.approx(want.extra["pscore"], abs=1e-4)
