@@ -16,7 +16,8 @@ square around the previous centre, run the network against the cached template f
 penalise size and aspect-ratio changes, mix in a cosine window, move to the best candidate and
 blend the size with a score-weighted learning rate. It keeps everything on the model's device;
 one host transfer per step brings back the boxes and scores. :class:`AnchorCore` decodes anchor
-deltas, :class:`PointCore` anchor-free (l, t, r, b) distances. Building a tracker (device,
+deltas, :class:`PointCore` anchor-free (l, t, r, b) distances (SiamBAN, SiamBAN-ACM, and NanoTrack's
+:class:`~siamkit.trackers.nanotrack.NanoCore` on the network's own grid). Building a tracker (device,
 weights, published configurations) is :mod:`siamkit.trackers.build`.
 """
 
@@ -533,7 +534,7 @@ class AnchorCore(SiamCore):
 
 
 class PointCore(SiamCore):
-    """§1 with anchor-free points and (l, t, r, b) distances (SiamBAN, SiamBAN-ACM)."""
+    """§1 with anchor-free points and (l, t, r, b) distances (SiamBAN, SiamBAN-ACM, NanoTrack)."""
 
     name = "siamban"
 

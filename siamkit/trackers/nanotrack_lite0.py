@@ -3,7 +3,8 @@
 The network (:mod:`siamkit.nn.nanotrack_lite0`) is trained here (``configs/nanotrack_lite0_train.yaml``) and
 ships in the zoo as ``nanotrack_lite0``; its sidecar's ``meta.tracker_settings`` holds the window influence, penalty
 and learning rate picked on the validation videos. Per frame it runs exactly
-:class:`~siamkit.trackers.nanotrack.NanoTrackTracker`.
+:class:`~siamkit.trackers.nanotrack.NanoTrackTracker` (NanoTrack's point-based core of the engine, so it
+batches like the others: :class:`~siamkit.trackers.engine.BatchedTracker`).
 """
 
 from __future__ import annotations

@@ -42,3 +42,25 @@ def test_unknown_option_and_wrong_architecture_are_clear_errors(weights, tmp_pat
     other = zoo.save_model(NanoTrackV2().eval(), tmp_path / "v2.safetensors", "nanotrack_v2", {}, {})
     with pytest.raises(ConfigError, match="not 'nanotrack_lite0'"):
         create_tracker("nanotrack_lite0", weights=str(other), device="cpu")
+
+
+def test_batches_like_the_other_trackers(weights):
+    from siamkit.trackers.engine import BatchedTracker
+
+    frames = []
+    for k in range(4):
+        frame = np.full((200, 240, 3), 90, np.uint8)
+        frame[80 + 2 * k : 120 + 2 * k, 100 + 3 * k : 130 + 3 * k] = (20, 200, 240)
+        frame[20:50, 150 - k : 190 - k] = (200, 40, 60)
+        frames.append(frame)
+    boxes = np.array([[100, 80, 30, 40], [150, 20, 40, 30]], np.float64)
+    batched = BatchedTracker(create_tracker("nanotrack_lite0", weights=str(weights), device="cpu"))
+    batched.add(frames[0], boxes)
+    singles = [create_tracker("nanotrack_lite0", weights=str(weights), device="cpu") for _ in boxes]
+    for tracker, box in zip(singles, boxes, strict=True):
+        tracker.init(frames[0], box)
+    for frame in frames[1:]:
+        for got, tracker in zip(batched.track(frame), singles, strict=True):
+            want = tracker.track(frame)
+            np.testing.assert_allclose(got.box, want.box, rtol=0, atol=1e-3)
+            assert got.score == pytest.approx(want.score, abs=1e-4)
