@@ -6,9 +6,9 @@ threshold (a tracker setting), so the J&F at the chosen threshold is a validatio
 tracked from its first box (never re-initialised) and frames 2…N are scored; ``box_J`` is the J of the
 tracker's own axis-aligned box filled as a mask, the answer of a box-only tracker.
 
-By default the JSON goes to ``runs/davis_masks/<weights>.json``; ``--publish`` writes
+By default the JSON goes to ``runs/benchmarks/davis_masks.json``; ``--publish`` writes
 ``benchmarks/results/davis_masks.json`` and the picture ``benchmarks/results/siammask_davis.jpg`` (masks,
-rotated boxes and the true outline on frames of two validation videos).
+rotated boxes and the true outline on frames of two validation videos; beside the JSON without ``--publish``).
 
     python benchmarks/davis_masks.py --weights runs/siammask_lite0/siammask_lite0.safetensors
     python benchmarks/davis_masks.py --publish
@@ -16,23 +16,19 @@ rotated boxes and the true outline on frames of two validation videos).
 
 from __future__ import annotations
 
-import argparse
-import platform
 import time
 from pathlib import Path
 
 import cv2
+import harness
 import numpy as np
-import torch
 
 from siamkit.data.sequences import open_dataset
 from siamkit.eval.tracking.masks import score_mask_sequence, sequence_masks
 from siamkit.trackers import create_tracker
-from siamkit.utils.io import write_json
 from siamkit.video import draw_tracks
 
-REPO = Path(__file__).resolve().parents[1]
-TRAIN = REPO.parent / "shared" / "data" / "tracking_train"
+TRAIN = harness.REPO.parent / "shared" / "data" / "tracking_train"
 VALIDATION = ("davis_bmx-trees", "davis_dog", "davis_kite-surf", "davis_parkour", "davis_scooter-black")
 THRESHOLDS = (0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
 PICTURE_VIDEOS = ("davis_dog", "davis_parkour")
@@ -68,15 +64,14 @@ def picture(tracker, dataset, threshold: float, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.command_line(__doc__)
     parser.add_argument("--tracker", default="siammask")
     parser.add_argument("--weights", default=None, help="zoo name or .safetensors (default: the shipped model)")
     parser.add_argument("--preset", default="lite0")
     parser.add_argument("--thresholds", type=float, nargs="+", default=THRESHOLDS)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--publish", action="store_true", help="write benchmarks/results/ (JSON and picture)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    harness.use_threads(args.threads)
+    load_at_start = harness.load_average()
     dataset = open_dataset(f"otb:{TRAIN}")
 
     def tracker(**settings):
@@ -97,16 +92,13 @@ def main() -> None:
         "at_best": {key: mean[key][best] for key in mean},
         "sequences": rows,
         "wall_time_s": round(time.perf_counter() - started, 1),
-        "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads",
+        "machine": harness.machine(args.threads, load_at_start),
     }
-    stem = Path(args.weights).stem if args.weights else "shipped"
-    results_dir = REPO / "benchmarks" / "results"
-    out = results_dir / "davis_masks.json" if args.publish else REPO / "runs" / "davis_masks" / f"{stem}.json"
-    write_json(out, results)
-    if args.publish:
-        threshold = results["best_threshold"]
-        picture(tracker(mask_threshold=threshold), dataset, threshold, results_dir / "siammask_davis.jpg")
-    print(f"{out}: best threshold {results['best_threshold']}: J {mean['J'][best]:.3f} F {mean['F'][best]:.3f} "
+    out = harness.output_path(args, "davis_masks.json")
+    harness.save(out, results)
+    threshold = results["best_threshold"]
+    picture(tracker(mask_threshold=threshold), dataset, threshold, out.with_name("siammask_davis.jpg"))
+    print(f"best threshold {threshold}: J {mean['J'][best]:.3f} F {mean['F'][best]:.3f} "
           f"J&F {mean['JF'][best]:.3f} (box J {results['box_J']:.3f})")
 
 

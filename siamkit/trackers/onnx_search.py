@@ -9,8 +9,8 @@ with ranges calibrated on real search crops) do the same convolutions in about h
 (the template branch runs once per target and stays in PyTorch); everything else — crops,
 windows, penalties, box updates — is unchanged. fp32 boxes equal the PyTorch path's up to float
 rounding; int8 changes the network's outputs, so its accuracy cost is measured, not assumed
-(``benchmarks/tracking_speed.py``, ``benchmarks/int8_accuracy.py``). Calibration crops come from
-a clip the tracker runs on in fp32 first: by default siamkit's built-in demo clip, so nothing
+(``benchmarks/tracking_speed.py``, and ``benchmarks/test_clips.py --int8`` on trained models). Calibration
+crops come from a clip the tracker runs on in fp32 first: by default siamkit's built-in demo clip, so nothing
 outside the package is needed. :func:`~siamkit.trackers.fast.reset_tracker` restores PyTorch.
 """
 
