@@ -8,7 +8,7 @@ OpenCV's port, one after another in the same run on 2 CPU threads (FPS = tracked
 of tracker time, init excluded; the machine is shared, its load average is recorded).
 
 Score each shipped model once, at the end of its work. By default the JSON goes to
-``runs/test_clips/<weights>.json``; ``--publish`` writes ``benchmarks/results/test_clips_<name>.json`` and
+``runs/benchmarks/test_clips_<name>.json``; ``--publish`` writes ``benchmarks/results/test_clips_<name>.json`` and
 the measured metrics into the weights' sidecar (``siamkit track`` picks the shipped model with the best
 measured AUC). Clips are short and downscaled: compare trackers side by side, never with papers.
 
@@ -19,22 +19,16 @@ measured AUC). Clips are short and downscaled: compare trackers side by side, ne
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import shutil
 from pathlib import Path
 
-import cv2
-import torch
+import harness
 import yaml
 from heldout import summary  # benchmarks/heldout.py: per-tracker summary
 
 from siamkit.eval.tracking.runner import EvalJob, run_evaluation
-from siamkit.utils.io import write_json
 
-REPO = Path(__file__).resolve().parents[1]
-CLIPS = REPO.parent / "shared" / "data" / "tracking"
+REPO, CLIPS = harness.REPO, harness.CLIPS
 THREADS = 2
 BACKENDS = {"": {}, ", onnxruntime fp32": {"backend": "onnxruntime"}}
 INT8 = {", onnxruntime int8": {"backend": "onnxruntime", "precision": "int8"}}
@@ -90,25 +84,21 @@ def record_metrics(weights: Path, name: str, results: dict, threads: int) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.command_line(__doc__, THREADS)
     parser.add_argument("--tracker", action="append", required=True, help="a tracker name (repeat, one a --weights)")
     parser.add_argument("--weights", type=Path, action="append", required=True,
                         help="the trained model (.safetensors) the tracker before it runs")
     parser.add_argument("--name", help="results name (default: the first tracker)")
     parser.add_argument("--int8", action="store_true", help="also run the search branch in onnxruntime int8")
-    parser.add_argument("--threads", type=int, default=THREADS, help="CPU threads for every tracker")
-    parser.add_argument("--publish", action="store_true",
-                        help="write benchmarks/results/ and the metrics into the weights' sidecar")
     args = parser.parse_args()
     if len(args.tracker) != len(args.weights):
         parser.error("give one --weights per --tracker")
     models = list(zip(args.tracker, args.weights, strict=True))
     name = args.name or args.tracker[0]
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    harness.use_threads(args.threads)
     runs = REPO / "runs" / "test_clips" / name
     shutil.rmtree(runs, ignore_errors=True)
-    load_start = round(os.getloadavg()[0], 2)
+    load_start = harness.load_average()
     results = {}
     for row, job in jobs(models, runs, args.int8).items():
         try:
@@ -117,12 +107,11 @@ def main() -> None:
             results[row] = {"skipped": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
             print(row, results[row], flush=True)
             continue
-        results[row] = summary(metrics) | {"load_average_1m_after": round(os.getloadavg()[0], 2)}
+        results[row] = summary(metrics) | {"load_average_1m_after": harness.load_average()}
         print(row, {k: results[row].get(k) for k in ("success_auc", "precision_20px", "fps")}, flush=True)
     ours = [row for row in results if row.split(",")[0] in args.tracker and "skipped" not in results[row]]
-    out = (REPO / "benchmarks" / "results" / f"test_clips_{name}.json" if args.publish
-           else runs.with_suffix(".json"))
-    write_json(out, {
+    out = harness.output_path(args, f"test_clips_{name}.json")
+    harness.save(out, {
         "benchmark": "test_clips",
         "protocol": "OPE (siamkit eval): frame-1 init, no re-init, AUC over 21 IoU thresholds, P@20 px; FPS = "
                     f"tracked frames per second of tracker time, CPU, {args.threads} threads, trackers run one by one",
@@ -138,14 +127,12 @@ def main() -> None:
                           for tracker in args.tracker} if args.int8 else None,
         "note": "the test set: no siamkit model trained or was selected on these clips; short downscaled "
                 "clips, compare side by side only",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "threads": args.threads,
-                    "load_average_1m_at_start": load_start, "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
+        "machine": harness.machine(args.threads, load_start),
         "trackers": results,
     })
     if args.publish:
         for tracker, weights in models:
             record_metrics(weights, tracker, results, args.threads)
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
