@@ -680,7 +680,8 @@ def load_averages() -> list[float] | None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = harness.command_line(__doc__, threads=2)
     parser.add_argument("--quick", action="store_true", help="tiny models, small frames, a few steps (tests)")
-    parser.add_argument("--models", nargs="*", default=None, help="tracker configs (default: all published)")
+    parser.add_argument("--models", nargs="*", default=None,
+                        help="trackers, NAME or NAME@PRESET (default: all published)")
     parser.add_argument("--frames", type=int, default=40, help="timed frames per measurement (at most)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed frames before timing")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per measurement (≥ 3 timed frames)")
@@ -745,9 +746,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     variants = [(d, dt) for d in devices for dt in (("fp32", "fp16", "bf16") if d == "cuda" else ("fp32",))]
     for device, dtype in progress(variants, desc="devices"):
         for name in progress(names, desc=f"{device} {dtype}", unit="tracker"):
-            options = QUICK_MODELS.get(name, {}) if args.quick else {}
+            tracker_name, _, preset = name.partition("@")  # "siamban@vot2018": a named preset
+            options = dict(QUICK_MODELS.get(name, {}) if args.quick else {}, **({"preset": preset} if preset else {}))
             try:
-                row = bench_model(name, args, frames, gt, device, dtype, options)
+                row = bench_model(tracker_name, args, frames, gt, device, dtype, options) | {"tracker": name}
             except Exception as exc:  # a missing weight file (nanotrack) or a broken config: recorded, not fatal
                 row = {"tracker": name, "device": device, "dtype": dtype, "skipped": f"{type(exc).__name__}: {exc}"}
             result["models"].append(row)
