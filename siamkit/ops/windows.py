@@ -34,12 +34,14 @@ def anchor_window(size: int, anchor_num: int, device=None, dtype=torch.float64) 
     return hann_window(size, device, dtype).reshape(-1).repeat(anchor_num)
 
 
-def _g(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+def padded_side(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The side of the context square around a (w, h) box, ``√((w + p)(h + p))`` with ``p = (w + h)/2``."""
     pad = (w + h) * 0.5
     return torch.sqrt((w + pad) * (h + pad))
 
 
-def _change(r: torch.Tensor) -> torch.Tensor:
+def change(r: torch.Tensor) -> torch.Tensor:
+    """How far a ratio is from 1, either way: ``max(r, 1/r)``."""
     return torch.maximum(r, 1.0 / r)
 
 
@@ -52,6 +54,6 @@ def change_penalty(
     """
     w0 = torch.as_tensor(w0, dtype=w.dtype, device=w.device)
     h0 = torch.as_tensor(h0, dtype=w.dtype, device=w.device)
-    s_c = _change(_g(w, h) / _g(w0, h0))
-    r_c = _change((w0 / h0) / (w / h))
+    s_c = change(padded_side(w, h) / padded_side(w0, h0))
+    r_c = change((w0 / h0) / (w / h))
     return torch.exp(-(r_c * s_c - 1.0) * k)

@@ -40,7 +40,7 @@ from siamkit.config import TRACKERS
 from siamkit.errors import ConfigError, WeightsError
 from siamkit.ops.anchors import point_grid
 from siamkit.ops.crop import origin_centres
-from siamkit.ops.windows import _change, _g, hann_window
+from siamkit.ops.windows import change, hann_window, padded_side
 from siamkit.trackers.engine import (
     Core,
     PointCore,
@@ -247,8 +247,8 @@ class NanoCore(PointCore):
         x2, y2 = grid[:, 0] + ltrb[:, 2], grid[:, 1] + ltrb[:, 3]
         pw, ph = x2 - x1, y2 - y1
         reference = pos if "scale_penalty" in steps else target
-        s_c = _change(_g(pw, ph) / _g(reference[:, :1], reference[:, 1:]))
-        r_c = _change((target[:, :1] / target[:, 1:]) / (pw / ph))
+        s_c = change(padded_side(pw, ph) / padded_side(reference[:, :1], reference[:, 1:]))
+        r_c = change((target[:, :1] / target[:, 1:]) / (pw / ph))
         penalty = torch.exp((r_c * s_c - 1) * cfg.penalty_k * -1)
         pscore = penalty * score * (1.0 - cfg.window_influence) + window * cfg.window_influence
         best = torch.argmax(pscore, dim=1)  # first maximum in row-major order, like cv::minMaxIdx
