@@ -412,45 +412,12 @@ def load_image_for(entry: Any, path: str | Path):
     [H, W], ``channels`` (1 = greyscale, 3 = colour), optional ``invert`` (255 − pixel, for
     dark-on-light scans), optional ``color`` (``"rgb"``, the default, or ``"bgr"``), optional
     ``scale`` (pixel multiplier, default 1/255 → [0, 1]) and ``normalize`` (``{mean: [...],
-    std: [...]}`` applied after scaling, or none). Resizing uses area interpolation. This is the
-    same conversion as training's ``siamkit.data.preprocess.to_tensor`` (tested against it).
+    std: [...]}`` applied after scaling, or none). The conversion is training's own,
+    :class:`siamkit.data.preprocess.Preprocessing`.
     """
-    import cv2
-    import torch
+    from siamkit.data.preprocess import Preprocessing
 
-    meta = _meta(entry)
-    try:
-        h, w = (int(v) for v in meta["input_size"])
-    except (KeyError, TypeError, ValueError):
-        raise ConfigError(f"Model meta needs input_size [H, W]; got {meta.get('input_size')!r}.") from None
-    channels = int(meta.get("channels", 3))
-    if channels not in (1, 3):
-        raise ConfigError(f"Model meta 'channels' must be 1 or 3; got {channels}.")
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Image not found: {path}.")
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    image = cv2.imdecode(np.fromfile(str(path), np.uint8), flag)
-    if image is None:
-        raise DataError(f"Cannot decode image {path}.", hint="The file is corrupt or not an image.")
-    if meta.get("invert"):
-        image = 255 - image
-    if image.shape[:2] != (h, w):
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    x = image.astype(np.float32)
-    if channels == 3 and str(meta.get("color", "rgb")).lower() == "rgb":
-        x = x[:, :, ::-1]
-    x = x.reshape(h, w, channels) * float(meta.get("scale", 1.0 / 255.0))
-    norm = meta.get("normalize")
-    if isinstance(norm, dict):
-        mean = np.asarray(norm.get("mean", 0.0), np.float32).reshape(-1)
-        std = np.asarray(norm.get("std", 1.0), np.float32).reshape(-1)
-        if mean.size not in (1, channels) or std.size not in (1, channels):
-            raise ConfigError(f"normalize mean/std must have 1 or {channels} values; got {norm}.")
-        x = (x - mean) / std
-    elif norm not in (None, "none", False):
-        raise ConfigError(f"Model meta 'normalize' must be a mean/std mapping or none; got {norm!r}.")
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+    return Preprocessing.from_meta(_meta(entry)).load(path)
 
 
 def embedder(
@@ -466,12 +433,15 @@ def embedder(
     import torch
 
     if isinstance(model, torch.nn.Module):
+        from siamkit.data.preprocess import Preprocessing
+
         meta = _meta(entry)
+        prep = Preprocessing.from_meta(meta)
         dev = device or next((p.device for p in model.parameters()), torch.device("cpu"))
         model.eval()
 
         def embed(paths: list[Path]) -> np.ndarray:
-            batch = torch.stack([load_image_for(meta, p) for p in paths]).to(dev)
+            batch = prep([prep.read(p) for p in paths]).to(dev)
             with torch.inference_mode():
                 out = model(batch)
             if out.ndim != 2:

@@ -177,16 +177,59 @@ def test_gallery_from_folder_with_zoo_model(tmp_path):
 
 @pytest.mark.parametrize("channels,invert,size", [(3, False, (20, 16)), (1, True, (60, 50)), (3, False, (60, 50))])
 def test_load_image_for_matches_training_preprocessing(tmp_path, channels, invert, size):
-    """Gallery embeddings must see exactly what the model saw in training (down- and up-scaling)."""
+    """Gallery embeddings must see exactly what the model saw in training (down- and up-scaling).
+
+    Training (``train.metric._load``) resizes first and inverts the resized uint8 image; spelled
+    out here step by step.
+    """
     pre = pytest.importorskip("siamkit.data.preprocess")
     image = np.random.default_rng(2).integers(0, 255, (40, 30, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), image)
     norm = {"mean": [0.5] * channels, "std": [0.25] * channels}
     meta = {"input_size": list(size), "channels": channels, "normalize": norm, "invert": invert}
     ours = load_image_for(meta, tmp_path / "a.png")
-    raw = pre.read_image(tmp_path / "a.png", channels)
-    theirs = pre.to_tensor(255 - raw if invert else raw, size, channels, norm)[0]
+    batch = pre.prepare([pre.read_image(tmp_path / "a.png", channels)], size, channels)
+    theirs = pre.normalise(255 - batch if invert else batch, norm["mean"], norm["std"])[0]
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("channels,invert", [(3, False), (1, True)])
+def test_every_image_entry_point_is_the_one_preprocessing(tmp_path, channels, invert):
+    """Gallery search, ``siamkit eval --model`` and ``siamkit verify`` give the numbers of
+    ``data.preprocess.Preprocessing`` + ``losses.distances`` exactly."""
+    from siamkit.cli.verify import verify_pair
+    from siamkit.data.preprocess import Preprocessing, read_image, to_tensor
+    from siamkit.eval.metric.models import load_embedder
+    from siamkit.index import embed_images
+    from siamkit.losses.distances import EuclideanDistance
+    from siamkit.zoo import load_model, save_model
+
+    torch.manual_seed(0)
+    norm = {"mean": [0.5] * channels, "std": [0.25] * channels}
+    meta = {"input_size": [24, 20], "channels": channels, "normalize": norm, "invert": invert, "threshold": 1.0}
+    weights = save_model(_TinyEmbed(channels), tmp_path / "tiny.safetensors", "test_tiny_embed",
+                         {"channels": channels}, meta)
+    rng = np.random.default_rng(3)
+    paths = []
+    for i, shape in enumerate([(40, 30, 3), (12, 10, 3), (24, 20, 3)]):  # down-, up- and no scaling
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), rng.integers(0, 255, shape, dtype=np.uint8))
+    prep = Preprocessing.from_meta(meta)
+    images = [read_image(p, channels) for p in paths]
+    x = prep(images)
+    model, entry = load_model(str(weights))
+    with torch.no_grad():
+        expected = model(x)
+    for i, (p, image) in enumerate(zip(paths, images, strict=True)):
+        torch.testing.assert_close(load_image_for(entry, p), x[i], rtol=0, atol=0)
+        torch.testing.assert_close(to_tensor(image, meta["input_size"], channels, norm, invert=invert)[0], x[i],
+                                   rtol=0, atol=0)
+    np.testing.assert_array_equal(embed_images(str(weights), paths), expected.numpy())
+    np.testing.assert_array_equal(load_embedder(str(weights)).embed(images), expected.double().numpy())
+    result = verify_pair(paths[0], paths[1], str(weights))
+    # verify embeds a batch of two: same numbers up to float rounding of a different batch size
+    assert result["distance"] == pytest.approx(float(EuclideanDistance().paired(expected[:1], expected[1:2])[0]),
+                                               rel=1e-5)
 
 
 def test_interrupted_ingestion_resumes_from_checkpoint(tmp_path):

@@ -19,8 +19,9 @@ def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, thresh
 
     import torch
 
-    from siamkit.data.preprocess import read_image, to_tensor
+    from siamkit.data.preprocess import Preprocessing
     from siamkit.errors import ConfigError, WeightsError
+    from siamkit.losses.distances import EuclideanDistance
     from siamkit.zoo import load_model
 
     net, entry = load_model(model, device=device or "cpu")
@@ -37,15 +38,10 @@ def verify_pair(image_a: Path, image_b: Path, model: str = DEFAULT_MODEL, thresh
         if "threshold" not in meta:
             raise WeightsError(f"Model {entry.name!r} has no calibrated threshold.", hint="Pass --threshold.")
         threshold = float(meta["threshold"])
-    tensors = []
-    for path in (image_a, image_b):
-        image = read_image(path, int(meta["channels"]))
-        if meta.get("invert"):
-            image = 255 - image
-        tensors.append(to_tensor(image, meta["input_size"], int(meta["channels"]), meta["normalize"]))
+    prep = Preprocessing.from_meta(meta)
     with torch.no_grad():
-        emb = net(torch.cat(tensors).to(next(net.parameters()).device)).float()
-    distance = float((emb[0] - emb[1]).norm())
+        emb = net(prep([prep.read(image_a), prep.read(image_b)]).to(next(net.parameters()).device)).float()
+    distance = float(EuclideanDistance().paired(emb[:1], emb[1:])[0])
     return {"model": entry.name, "distance": distance, "threshold": threshold, "same": distance <= threshold}
 
 

@@ -125,8 +125,7 @@ class Prepared:
 
 def _load(ds: ids.IdentityDataset, cfg: DataConfig, desc: str) -> np.ndarray:
     images = [ds.read(i) for i in progress(range(len(ds)), total=len(ds), desc=f"read {desc}", unit="img")]
-    out = prepare(images, cfg.input_size, cfg.channels)
-    return 255 - out if cfg.invert else out
+    return prepare(images, cfg.input_size, cfg.channels, invert=cfg.invert)
 
 
 def _disjoint(ds: ids.IdentityDataset, n_held: int, what: str = "test_identities"

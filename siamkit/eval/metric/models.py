@@ -61,7 +61,7 @@ def load_embedder(model: str, device: str | None = None, batch: int = 64) -> Emb
         raise ConfigError(f"Unknown baseline {which!r}.", hint=f"Use one of: {', '.join(BASELINES)}.")
     import torch
 
-    from siamkit.data.preprocess import normalise, prepare
+    from siamkit.data.preprocess import Preprocessing
     from siamkit.zoo import load_model
 
     net, entry = load_model(model, device=device or "cpu")
@@ -71,15 +71,13 @@ def load_embedder(model: str, device: str | None = None, batch: int = 64) -> Emb
             raise ConfigError(f"Model {entry.name!r} is not an embedding model (its sidecar has no {key!r}).",
                               hint="Pass a similarity model, e.g. faces, signatures, reid or omniglot.")
     dev = next(net.parameters()).device
+    prep = Preprocessing.from_meta(meta)
 
     @torch.no_grad()
     def embed(images: list[np.ndarray]) -> np.ndarray:
         out = []
         for start in range(0, len(images), batch):
-            x = prepare(images[start:start + batch], meta["input_size"], int(meta["channels"]))
-            if meta.get("invert"):
-                x = 255 - x
-            out.append(net(normalise(x, meta["normalize"]["mean"], meta["normalize"]["std"]).to(dev)).float().cpu())
+            out.append(net(prep(images[start:start + batch]).to(dev)).float().cpu())
         return torch.cat(out).numpy().astype(np.float64)
 
     threshold = meta.get("threshold")

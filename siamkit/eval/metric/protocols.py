@@ -169,13 +169,12 @@ def reid_metrics(q: np.ndarray, g: np.ndarray, q_pids, g_pids, q_cams, g_cams, r
 
 
 def raw_pixels(images: list[np.ndarray], size: tuple[int, int] = (32, 32)) -> np.ndarray:
-    """Baseline embedding: the grey image resized to ``size``, zero-mean and unit length."""
-    import cv2
+    """Baseline embedding: the grey image resized to ``size`` (the models' resize), zero-mean and unit length."""
+    from siamkit.data.preprocess import prepare
 
     out = []
     for image in images:
-        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        v = cv2.resize(grey, (size[1], size[0]), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+        v = prepare([image], size, 1)[0].astype(np.float32).ravel()
         v -= v.mean()
         out.append(v / max(float(np.linalg.norm(v)), 1e-6))
     return np.asarray(out, dtype=np.float32)
