@@ -201,10 +201,11 @@ class SiameseNet(nn.Module):
         return tuple(self.embedding(x) for x in inputs)
 
     def distance(self, a: Tensor, b: Tensor, squared: bool = False) -> Tensor:
-        """Row-wise Euclidean distance between the embeddings of ``a`` and ``b``."""
+        """Row-wise Euclidean distance between the embeddings of ``a`` and ``b`` (``losses.distances``)."""
+        from siamkit.losses.distances import EuclideanDistance
+
         fa, fb = self(a, b)
-        d2 = (fa - fb).pow(2).sum(dim=1)
-        return d2 if squared else d2.clamp_min(1e-12).sqrt()
+        return EuclideanDistance(squared=squared).paired(fa, fb)
 
 
 class PseudoSiameseNet(nn.Module):

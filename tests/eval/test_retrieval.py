@@ -238,3 +238,28 @@ def test_market_subset_protocol_on_real_data():
     # k-reciprocal re-ranking helps mAP on real features (measured: 12.1 % -> 16.3 %)
     reranked = R.re_ranking(dist, R.pairwise_distance(fq, fq), R.pairwise_distance(fg, fg))
     assert R.evaluate_reid(reranked, *data[1:], max_rank=10)["mAP"] > res["mAP"] + 0.02
+
+
+@pytest.mark.parametrize("name", ["euclidean", "sqeuclidean", "cosine"])
+def test_pairwise_distance_is_losses_distances_in_float64(name):
+    """The numpy entry point is the torch implementation (same numbers), and matches numpy by hand."""
+    import torch
+
+    from siamkit.losses.distances import get_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(9, 5))
+    ours = R.pairwise_distance(a, b, name)
+    assert ours.dtype == np.float64 and ours.shape == (7, 9)
+    ref = get_distance(name).pairwise(torch.from_numpy(a.astype(np.float64)), torch.from_numpy(b)).numpy()
+    np.testing.assert_array_equal(ours, ref)
+    a64 = a.astype(np.float64)
+    if name == "cosine":
+        unit = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in (a64, b)]
+        by_hand = 1 - unit[0] @ unit[1].T
+    else:
+        by_hand = ((a64[:, None] - b[None]) ** 2).sum(-1)
+        by_hand = by_hand if name == "sqeuclidean" else np.sqrt(by_hand)
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-12, atol=1e-12)
+    with pytest.raises(DataError, match="Unknown distance"):
+        R.pairwise_distance(a, b, "mahalanobis")

@@ -8,6 +8,7 @@ import torch
 
 import siamkit.nn  # noqa: F401  (registers builders)
 from siamkit.config import MODELS
+from siamkit.losses.distances import EuclideanDistance
 from siamkit.nn.backbones.koch import KochNet
 from siamkit.nn.backbones.reid_resnet import ReIDResNet
 from siamkit.nn.embedding import GeM, L1VerificationHead, PseudoSiameseNet, SiameseNet
@@ -71,6 +72,9 @@ def test_siamese_shares_weights_over_n_inputs():
     assert net(a).shape == (2, 5)
     d = net.distance(a, b)
     np.testing.assert_allclose(d.detach().numpy(), np.linalg.norm((fa - fb).detach().numpy(), axis=1), rtol=1e-5)
+    torch.testing.assert_close(d, EuclideanDistance().paired(fa, fb), rtol=0, atol=0)  # the one implementation
+    torch.testing.assert_close(net.distance(a, b, squared=True), EuclideanDistance(squared=True).paired(fa, fb),
+                               rtol=0, atol=0)
     # one parameter set receives the gradient of every branch
     net.train()
     sum(f.sum() for f in net(a, b, c, a)).backward()  # quadruplet

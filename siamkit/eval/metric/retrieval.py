@@ -111,20 +111,24 @@ def evaluate_reid(
 # --------------------------------------------------------------------------- kNN, MAP@R, Recall@K
 
 
+NAMED_DISTANCES = ("euclidean", "sqeuclidean", "cosine")
+
+
 def pairwise_distance(a, b, distance: str = "euclidean") -> np.ndarray:
-    """Distance matrix: ``euclidean`` (not squared), ``sqeuclidean`` or ``cosine`` (1 − cos)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if distance == "cosine":
-        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return 1.0 - a @ b.T
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    d2 = np.maximum(d2, 0.0)
-    if distance == "sqeuclidean":
-        return d2
-    if distance == "euclidean":
-        return np.sqrt(d2)
-    raise DataError(f"Unknown distance {distance!r}.", hint="Use 'euclidean', 'sqeuclidean' or 'cosine'.")
+    """Distance matrix: ``euclidean`` (not squared), ``sqeuclidean`` or ``cosine`` (1 − cos).
+
+    The numpy face of :mod:`siamkit.losses.distances` (the one implementation), computed in float64.
+    """
+    if distance not in NAMED_DISTANCES:
+        raise DataError(f"Unknown distance {distance!r}.", hint="Use 'euclidean', 'sqeuclidean' or 'cosine'.")
+    import torch
+
+    from siamkit.losses.distances import get_distance
+
+    a = torch.from_numpy(np.asarray(a, dtype=np.float64))
+    b = torch.from_numpy(np.asarray(b, dtype=np.float64))
+    with torch.no_grad():
+        return get_distance(distance).pairwise(a, b).numpy()
 
 
 def knn(query, reference, k: int, distance: str = "euclidean", exclude_self: bool = False, block: int = 1024):
