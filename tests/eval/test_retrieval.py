@@ -263,3 +263,5 @@ def test_pairwise_distance_is_losses_distances_in_float64(name):
     np.testing.assert_allclose(ours, by_hand, rtol=1e-12, atol=1e-12)
     with pytest.raises(DataError, match="Unknown distance"):
         R.pairwise_distance(a, b, "mahalanobis")
+    if name == "euclidean":  # collapsed embeddings keep their tiny distances (thresholds calibrated on them)
+        assert R.pairwise_distance([[0.0, 0.0]], [[1e-8, 0.0]])[0, 0] == pytest.approx(1e-8, rel=1e-9)

@@ -118,6 +118,8 @@ def pairwise_distance(a, b, distance: str = "euclidean") -> np.ndarray:
     """Distance matrix: ``euclidean`` (not squared), ``sqeuclidean`` or ``cosine`` (1 − cos).
 
     The numpy face of :mod:`siamkit.losses.distances` (the one implementation), computed in float64.
+    Evaluation needs no gradient, so the Euclidean square root is taken of every value (``eps=0``):
+    distances below 1e-6 (collapsed embeddings) stay distinct instead of becoming 0.
     """
     if distance not in NAMED_DISTANCES:
         raise DataError(f"Unknown distance {distance!r}.", hint="Use 'euclidean', 'sqeuclidean' or 'cosine'.")
@@ -128,7 +130,7 @@ def pairwise_distance(a, b, distance: str = "euclidean") -> np.ndarray:
     a = torch.from_numpy(np.asarray(a, dtype=np.float64))
     b = torch.from_numpy(np.asarray(b, dtype=np.float64))
     with torch.no_grad():
-        return get_distance(distance).pairwise(a, b).numpy()
+        return get_distance(distance, **({"eps": 0.0} if distance == "euclidean" else {})).pairwise(a, b).numpy()
 
 
 def knn(query, reference, k: int, distance: str = "euclidean", exclude_self: bool = False, block: int = 1024):
