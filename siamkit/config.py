@@ -6,12 +6,14 @@ unknown keys by name so that a typo in a YAML file fails loudly instead of being
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -151,6 +153,81 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def load_config(cls: type[T], path: str | Path) -> T:
     """Load the dataclass ``cls`` from a YAML file."""
     return from_dict(cls, load_yaml(path), where=str(path))
+
+
+# --------------------------------------------------------------------------- published configurations
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # packaged; ./configs links here
+
+
+class _Published:
+    """The marker default of a field whose value is published in a YAML preset, not written in code."""
+
+    def __repr__(self) -> str:
+        return "PUBLISHED"
+
+
+PUBLISHED: Any = _Published()
+
+
+class Published:
+    """Mixin of a frozen dataclass whose published values live in ``configs/<TRACKER>.yaml`` only.
+
+    The dataclass is the schema (names, types, docs). A field declared ``= PUBLISHED`` has no value
+    in code: left out, it takes the value of preset ``PRESET`` of ``configs/<TRACKER>.yaml`` (so
+    ``Config()`` is that preset and ``Config(lr=0.3)`` that preset with one change); fields with a
+    plain default are neutral switches, not published numbers. :meth:`preset` reads any preset.
+    """
+
+    TRACKER: ClassVar[str] = ""  # configs/<TRACKER>.yaml
+    PRESET: ClassVar[str] = ""  # the preset this class describes (what its fields left out take)
+
+    def __post_init__(self) -> None:
+        missing = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is PUBLISHED]
+        if missing:
+            values = _published_values(type(self))
+            for name in missing:
+                object.__setattr__(self, name, copy.deepcopy(values[name]))
+
+    @classmethod
+    def preset(cls: type[T], name: str | None = None) -> T:
+        """Preset ``name`` of ``configs/<TRACKER>.yaml`` (``None``: the file's ``default``, as create_tracker uses)."""
+        return preset_config(cls, CONFIG_DIR / f"{cls.TRACKER}.yaml", name)  # type: ignore[attr-defined]
+
+
+def preset_config(cls: type[T], path: str | Path, name: str | None = None, data: Mapping[str, Any] | None = None) -> T:
+    """The config ``cls`` of preset ``name`` (``None``: ``default``) of a ``{default: NAME, presets: {…}}`` file."""
+    data = load_yaml(path) if data is None else data
+    presets = data.get("presets") or {}
+    name = name or data.get("default")
+    if name not in presets:
+        raise ConfigError(f"{path}: no preset {name!r}.", hint=f"Available presets: {', '.join(sorted(presets))}.")
+    return from_dict(cls, presets[name], where=f"{path}:{name}")
+
+
+def _presets(tracker: str) -> tuple[Path, dict[str, Any]]:
+    if not tracker:
+        raise ConfigError("This config class names no configs/<tracker>.yaml (TRACKER is empty).")
+    path = CONFIG_DIR / f"{tracker}.yaml"
+    return path, dict(load_yaml(path).get("presets") or {})
+
+
+@functools.cache
+def _published_values(cls: type) -> dict[str, Any]:
+    """The ``PUBLISHED`` fields of ``cls`` as preset ``cls.PRESET`` gives them (read once, coerced)."""
+    path, presets = _presets(cls.TRACKER)
+    where = f"{path}:{cls.PRESET}"
+    if cls.PRESET not in presets:
+        raise ConfigError(f"{path}: no preset {cls.PRESET!r} (the values of {cls.__name__}).")
+    preset = presets[cls.PRESET]
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.default is PUBLISHED:
+            if f.name not in preset:
+                raise ConfigError(f"{where}: no {f.name!r}, a published value of {cls.__name__}.")
+            values[f.name] = _coerce(preset[f.name], hints[f.name], f"{where}.{f.name}")
+    return values
 
 
 def save_config(config: Any, path: str | Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from siamkit.config import MODELS, TRACKERS, from_dict, load_yaml
+from siamkit.config import CONFIG_DIR, MODELS, TRACKERS, from_dict, load_yaml, preset_config
 from siamkit.errors import ConfigError, WeightsError
 from siamkit.importers.pysot_config import from_pysot
 from siamkit.trackers.base import Tracker
@@ -22,7 +22,6 @@ from siamkit.utils.imports import import_available
 
 log = logging.getLogger("siamkit")
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # packaged; ./configs links here
 RANDOM_WEIGHTS = "none"  # weights="none": a randomly initialised network, asked for explicitly
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".model", ".ckpt", ".tar")
 
@@ -212,11 +211,7 @@ def resolve_config(
 def _from_file(cls: type, path: Path, preset: str | None) -> Any:
     data = load_yaml(path)
     if "presets" in data:
-        presets = data["presets"]
-        name = preset or data.get("default")
-        if name not in presets:
-            raise ConfigError(f"{path}: no preset {name!r}.", hint=f"Available presets: {', '.join(sorted(presets))}.")
-        return from_dict(cls, presets[name], where=f"{path}:{name}")
+        return preset_config(cls, path, preset, data)
     if preset is not None:
         raise ConfigError(f"{path} holds a single configuration; it has no preset {preset!r}.")
     if "TRACK" in data:
