@@ -24,13 +24,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from siamkit.config import TRACKERS
+from siamkit.config import PUBLISHED, TRACKERS
 from siamkit.geometry import iou as geom_iou
 from siamkit.ops.postprocess import clip_state, exemplar_side, foreground_scores, state_to_xywh
 from siamkit.trackers.build import dasiamrpn_importer, make_tracker
@@ -39,29 +39,25 @@ from siamkit.trackers.engine import AnchorCore, SiameseTracker, SiamRPNConfig, r
 
 @dataclass(frozen=True)
 class DaSiamRPNConfig(SiamRPNConfig):
-    """foolwood/DaSiamRPN ``SiamRPNBIG`` (VOT2018, EAO 0.383) plus pysot's long-term settings (off)."""
+    """foolwood/DaSiamRPN ``SiamRPNBIG`` (VOT2018, EAO 0.383) plus pysot's long-term settings (off):
+    preset ``vot18_big`` of ``configs/dasiamrpn.yaml``."""
 
-    model: str = "siamrpn_alexnet"
-    model_options: dict[str, Any] = field(default_factory=lambda: {"width_mult": 2.0, "hidden": 512})
-    instance_size: int = 271
-    base_size: int = 0
-    penalty_k: float = 0.055
-    window_influence: float = 0.42
-    lr: float = 0.295
-    adaptive: bool = True
-    small_target_ratio: float = 0.004
-    small_instance_size: int = 287
-    long_term: bool = False
-    lost_instance_size: int = 831
-    lost_window_influence: float = 0.001
-    confidence_low: float = 0.8
-    confidence_high: float = 0.998
-    distractor_aware: bool = False
-    distractor_weight: float = 0.5
-    distractor_threshold: float = 0.5
-    distractor_nms_iou: float = 0.3
-    max_distractors: int = 3
-    source: str = "foolwood/DaSiamRPN code/net.py SiamRPNBIG, code/run_SiamRPN.py"
+    TRACKER = "dasiamrpn"
+    PRESET = "vot18_big"
+
+    adaptive: bool = PUBLISHED  # search small targets at small_instance_size for the whole sequence
+    small_target_ratio: float = PUBLISHED  # "small": box area below this fraction of the first frame
+    small_instance_size: int = PUBLISHED
+    long_term: bool = PUBLISHED  # pysot's SiamRPNLTTracker: lost/found with a larger search when lost
+    lost_instance_size: int = PUBLISHED
+    lost_window_influence: float = PUBLISHED
+    confidence_low: float = PUBLISHED  # best score below it: the target is lost
+    confidence_high: float = PUBLISHED  # best score above it: found again
+    distractor_aware: bool = PUBLISHED  # Eq. 3 re-scoring (siamkit's reading, see the module docs)
+    distractor_weight: float = PUBLISHED  # α̂
+    distractor_threshold: float = PUBLISHED  # raw score above which a proposal is a distractor
+    distractor_nms_iou: float = PUBLISHED
+    max_distractors: int = PUBLISHED
 
 
 def distractor_rescore(

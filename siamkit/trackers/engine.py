@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from siamkit.config import PUBLISHED, Published
 from siamkit.errors import BoxError, ConfigError, FrameError, TrackerStateError
 from siamkit.geometry import check_box
 from siamkit.ops.anchors import anchor_grid, point_grid, score_size
@@ -336,34 +337,41 @@ class BatchedTracker:
 
 
 @dataclass(frozen=True)
-class CoreConfig:
-    """Inference settings shared by the §1 trackers (defaults: pysot ``core/config.py``)."""
+class CoreConfig(Published):
+    """Inference settings shared by the §1 trackers.
 
-    model: str = "siamrpnpp_r50"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    exemplar_size: int = 127
-    instance_size: int = 255
-    base_size: int = 8
-    context_amount: float = 0.5
-    stride: int = 8
-    penalty_k: float = 0.04
-    window_influence: float = 0.44
-    lr: float = 0.4
-    min_size: float = 10.0
+    Values marked ``PUBLISHED`` are written only in ``configs/*.yaml``; left out they take the class's
+    preset (here pysot's ``core/config.py`` defaults: preset ``pysot_defaults`` of ``configs/siamrpnpp_r50.yaml``).
+    """
+
+    TRACKER = "siamrpnpp_r50"
+    PRESET = "pysot_defaults"
+
+    model: str = PUBLISHED
+    model_options: dict[str, Any] = PUBLISHED
+    exemplar_size: int = PUBLISHED
+    instance_size: int = PUBLISHED
+    base_size: int = PUBLISHED
+    context_amount: float = PUBLISHED
+    stride: int = PUBLISHED
+    penalty_k: float = PUBLISHED
+    window_influence: float = PUBLISHED
+    lr: float = PUBLISHED
+    min_size: float = PUBLISHED
     rgb: bool = False  # channel order the network was trained on: BGR (pysot, siamban) or RGB
     keep_aspect: bool = False  # update the box's scale only (its area), keeping the first frame's aspect ratio
     # Crop like pysot / siamban / DaSiamRPN: uint8 padding colour and uint8 resize (same pixels, same boxes);
     # False keeps the float crop (±1 grey level from theirs; trajectories drift apart by tenths of a pixel).
     uint8_crops: bool = False
-    source: str = "STVIR/pysot pysot/core/config.py (defaults)"
+    source: str = PUBLISHED  # where the values come from
 
 
 @dataclass(frozen=True)
 class SiamRPNConfig(CoreConfig):
     """Anchor-based trackers: the core plus the anchor shapes."""
 
-    ratios: tuple[float, ...] = (0.33, 0.5, 1.0, 2.0, 3.0)
-    scales: tuple[float, ...] = (8.0,)
+    ratios: tuple[float, ...] = PUBLISHED
+    scales: tuple[float, ...] = PUBLISHED
 
 
 # --------------------------------------------------------------------------- the shared core

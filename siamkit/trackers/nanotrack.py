@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import torch
 
-from siamkit.config import TRACKERS
+from siamkit.config import PUBLISHED, TRACKERS, Published
 from siamkit.errors import ConfigError, WeightsError
 from siamkit.ops.anchors import point_grid
 from siamkit.ops.crop import origin_centres
@@ -72,20 +72,24 @@ OPENCV_STEPS = ("rgb", "window", "scale_penalty", "geometry", "padding", "int_bo
 
 
 @dataclass(frozen=True)
-class NanoTrackConfig:
-    """Test-time hyper-parameters of NanoTrack (``configv{1,2,3}.yaml``, section TRACK; defaults: v2).
+class NanoTrackConfig(Published):
+    """Test-time hyper-parameters of NanoTrack (``configv{1,2,3}.yaml``, section TRACK).
 
-    ``output_size`` is the score-map side the config was made for (checked against the model; ``None``
-    takes the model's). ``opencv`` lists the :data:`OPENCV_STEPS` to adopt (empty: the original tracker).
+    The values (``PUBLISHED``) are written only in ``configs/nanotrack.yaml``; left out they are preset
+    ``v2``'s. ``output_size`` is the score-map side the config was made for (checked against the model;
+    ``None`` takes the model's). ``opencv`` lists the :data:`OPENCV_STEPS` to adopt (empty: the original tracker).
     """
 
-    exemplar_size: int = 127
-    instance_size: int = 255
-    context_amount: float = 0.5
-    penalty_k: float = 0.150
-    window_influence: float = 0.490
-    lr: float = 0.385
-    min_size: float = 10.0
+    TRACKER = "nanotrack"
+    PRESET = "v2"
+
+    exemplar_size: int = PUBLISHED
+    instance_size: int = PUBLISHED
+    context_amount: float = PUBLISHED
+    penalty_k: float = PUBLISHED
+    window_influence: float = PUBLISHED
+    lr: float = PUBLISHED
+    min_size: float = PUBLISHED
     uint8_crops: bool = True
     output_size: int | None = None
     opencv: tuple[str, ...] = ()
@@ -96,6 +100,7 @@ class NanoTrackConfig:
     rgb: ClassVar[bool] = False  # BGR crops; cv2.TrackerNano's RGB is the ``rgb`` step of ``opencv``
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         unknown = sorted(set(self.opencv) - set(OPENCV_STEPS))
         if unknown:
             raise ConfigError(

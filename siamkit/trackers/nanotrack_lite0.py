@@ -35,4 +35,5 @@ def build_nanotrack_lite0(weights: str | None = None, device: Any = None, **opti
     if entry.architecture != "nanotrack_lite0":
         raise ConfigError(f"{weights} holds a {entry.architecture!r} model, not 'nanotrack_lite0'.")
     settings = {k: v for k, v in dict(entry.meta.get("tracker_settings") or {}).items() if k in known}
+    # Settings the sidecar does not hold take preset v2 of configs/nanotrack.yaml (NanoTrackConfig's PUBLISHED fields).
     return NanoTrackTracker(model, NanoTrackConfig(**{**settings, **options}), device=device)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from siamkit.config import TRACKERS
+from siamkit.config import PUBLISHED, TRACKERS
 from siamkit.ops.postprocess import clip_state, exemplar_box_prior, state_to_xywh
 from siamkit.trackers.build import make_tracker
 from siamkit.trackers.engine import CoreConfig, PointCore, SiameseTracker, result_from_row
@@ -30,26 +30,25 @@ def siamban_importer(path, model):
 
 @dataclass(frozen=True)
 class SiamBANConfig(CoreConfig):
-    """hqucv/siamban ``siamban_r50_l234`` (VOT2018, Optuna-tuned values)."""
+    """hqucv/siamban ``siamban_r50_l234`` (VOT2018, Optuna-tuned values): preset ``vot2018`` of
+    ``configs/siamban.yaml``."""
 
-    model: str = "siamban_r50"
-    penalty_k: float = 0.08514
-    window_influence: float = 0.46325
-    lr: float = 0.44418
-    source: str = "hqucv/siamban experiments/siamban_r50_l234/config.yaml"
+    TRACKER = "siamban"
+    PRESET = "vot2018"
 
 
 @dataclass(frozen=True)
 class SiamBANACMConfig(CoreConfig):
-    """wencheng256/SiamBAN-ACM: siamban's code defaults; ``fast_motion`` doubles the search size."""
+    """wencheng256/SiamBAN-ACM (siamban's code defaults): preset ``defaults`` of ``configs/siamban_acm.yaml``.
 
-    model: str = "siamban_acm_r50"
-    penalty_k: float = 0.14
-    window_influence: float = 0.45
-    lr: float = 0.30
-    fast_motion: bool = True
-    fast_instance_size: int = 510
-    source: str = "wencheng256/SiamBAN-ACM siamban/core/config.py, siamban/tracker/siamban_tracker.py"
+    ``fast_motion`` doubles the search size (to ``fast_instance_size``) once a large right/down move is seen.
+    """
+
+    TRACKER = "siamban_acm"
+    PRESET = "defaults"
+
+    fast_motion: bool = PUBLISHED
+    fast_instance_size: int = PUBLISHED
 
 
 class BANCore(PointCore):

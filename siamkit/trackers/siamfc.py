@@ -17,13 +17,13 @@ the image so a target that leaves never drags the search away forever.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from siamkit.config import TRACKERS
+from siamkit.config import PUBLISHED, TRACKERS, Published
 from siamkit.errors import ConfigError
 from siamkit.ops.crop import siamfc_crop_centres
 from siamkit.ops.postprocess import exemplar_side, siamfc_select, upsample_responses
@@ -33,28 +33,32 @@ from siamkit.trackers.engine import Core, SiameseTracker, crop_targets, frame_me
 
 
 @dataclass(frozen=True)
-class SiamFCConfig:
-    """huanglianghua/siamfc-pytorch ``siamfc.py`` (= bertinetto/siamese-fc 3-scale values)."""
+class SiamFCConfig(Published):
+    """huanglianghua/siamfc-pytorch ``siamfc.py`` (= bertinetto/siamese-fc 3-scale values): preset
+    ``siamfc_pytorch`` of ``configs/siamfc.yaml``, the only place the values (``PUBLISHED``) are written."""
 
-    model: str = "siamfc_alexnet"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    exemplar_size: int = 127
-    instance_size: int = 255
-    context_amount: float = 0.5
-    stride: int = 8
-    response_size: int = 17
-    response_up: int = 16
-    scale_num: int = 3
-    scale_step: float = 1.0375
-    scale_penalty: float = 0.9745
-    scale_lr: float = 0.59
-    window_influence: float = 0.176
-    rgb: bool = True
-    scale_clamp: tuple[float, float] | None = None
-    clip_to_frame: bool = True
+    TRACKER = "siamfc"
+    PRESET = "siamfc_pytorch"
+
+    model: str = PUBLISHED
+    model_options: dict[str, Any] = PUBLISHED
+    exemplar_size: int = PUBLISHED
+    instance_size: int = PUBLISHED
+    context_amount: float = PUBLISHED
+    stride: int = PUBLISHED
+    response_size: int = PUBLISHED
+    response_up: int = PUBLISHED  # response map upsampling (bicubic)
+    scale_num: int = PUBLISHED
+    scale_step: float = PUBLISHED
+    scale_penalty: float = PUBLISHED  # damping of the off-centre scales' peaks
+    scale_lr: float = PUBLISHED
+    window_influence: float = PUBLISHED
+    rgb: bool = PUBLISHED  # channel order the network expects
+    scale_clamp: tuple[float, float] | None = PUBLISHED  # search side kept within [lo, hi]× its first value
+    clip_to_frame: bool = PUBLISHED
     crop: str = "siamfc"  # crop origin: "siamfc" round(c − (s − 1)/2), "pysot" floor(c − s/2)
     uint8_crops: bool = False  # uint8 resize like siamfc-pytorch (same pixels); False: the float crop
-    source: str = "huanglianghua/siamfc-pytorch siamfc/siamfc.py parse_args"
+    source: str = PUBLISHED
 
 
 class SiamFCCore(Core):

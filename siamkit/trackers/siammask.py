@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from siamkit.config import TRACKERS
+from siamkit.config import PUBLISHED, TRACKERS
 from siamkit.ops.postprocess import clip_state, state_to_xywh
 from siamkit.trackers.base import TrackResult
 from siamkit.trackers.build import make_tracker, pysot_importer
@@ -25,16 +25,14 @@ from siamkit.trackers.engine import AnchorCore, SiameseTracker, SiamRPNConfig
 
 @dataclass(frozen=True)
 class SiamMaskConfig(SiamRPNConfig):
-    """pysot ``siammask_r50_l3`` (SiamMask-LD, VOT2018)."""
+    """pysot ``siammask_r50_l3`` (SiamMask-LD, VOT2018): preset ``pysot_vot18`` of ``configs/siammask.yaml``."""
 
-    model: str = "siammask_r50"
-    penalty_k: float = 0.10
-    window_influence: float = 0.41
-    lr: float = 0.32
-    mask_threshold: float = 0.15
-    refine: bool = True
-    min_contour_area: float = 100.0
-    source: str = "STVIR/pysot experiments/siammask_r50_l3/config.yaml"
+    TRACKER = "siammask"
+    PRESET = "pysot_vot18"
+
+    mask_threshold: float = PUBLISHED  # mask probability above which a pixel belongs to the target
+    refine: bool = PUBLISHED  # 127×127 masks from the refine module (else the 63×63 mask head)
+    min_contour_area: float = PUBLISHED  # smaller contours give the axis-aligned box instead of a polygon
 
 
 def mask_to_image(

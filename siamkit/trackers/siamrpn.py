@@ -17,51 +17,42 @@ from siamkit.trackers.engine import AnchorCore, CoreConfig, PointCore, SiameseTr
 # --------------------------------------------------------------------------- configs
 
 
+# Each class is the schema of one tracker's configs; its values (``PUBLISHED``) are the named preset of
+# ``configs/<TRACKER>.yaml``, the only place they are written.
+
+
 @dataclass(frozen=True)
 class SiamRPNPPR50Config(SiamRPNConfig):
-    """pysot ``siamrpn_r50_l234_dwxcorr`` (VOT)."""
+    """pysot ``siamrpn_r50_l234_dwxcorr`` (VOT): preset ``vot`` of ``configs/siamrpnpp_r50.yaml``."""
 
-    penalty_k: float = 0.05
-    window_influence: float = 0.42
-    lr: float = 0.38
-    source: str = "STVIR/pysot experiments/siamrpn_r50_l234_dwxcorr/config.yaml"
+    TRACKER = "siamrpnpp_r50"
+    PRESET = "vot"
 
 
 @dataclass(frozen=True)
 class SiamRPNPPAlexConfig(SiamRPNConfig):
-    """pysot ``siamrpn_alex_dwxcorr``: searched at 287 (trained at 255), no base size."""
+    """pysot ``siamrpn_alex_dwxcorr`` (searched at 287, trained at 255, no base size): preset ``vot`` of
+    ``configs/siamrpnpp_alexnet.yaml``."""
 
-    model: str = "siamrpnpp_alexnet"
-    instance_size: int = 287
-    base_size: int = 0
-    penalty_k: float = 0.16
-    window_influence: float = 0.40
-    lr: float = 0.30
-    source: str = "STVIR/pysot experiments/siamrpn_alex_dwxcorr/config.yaml"
+    TRACKER = "siamrpnpp_alexnet"
+    PRESET = "vot"
 
 
 @dataclass(frozen=True)
 class SiamRPNPPMobileConfig(SiamRPNConfig):
-    """pysot ``siamrpn_mobilev2_l234_dwxcorr``."""
+    """pysot ``siamrpn_mobilev2_l234_dwxcorr``: preset ``vot`` of ``configs/siamrpnpp_mobilev2.yaml``."""
 
-    model: str = "siamrpnpp_mobilev2"
-    penalty_k: float = 0.04
-    window_influence: float = 0.4
-    lr: float = 0.5
-    source: str = "STVIR/pysot experiments/siamrpn_mobilev2_l234_dwxcorr/config.yaml"
+    TRACKER = "siamrpnpp_mobilev2"
+    PRESET = "vot"
 
 
 @dataclass(frozen=True)
 class SiamRPNAlexConfig(SiamRPNConfig):
-    """DaSiamRPN's released ``SiamRPNvot`` (AlexNet, up-channel correlation, search 271)."""
+    """DaSiamRPN's released ``SiamRPNvot`` (AlexNet, up-channel correlation, search 271): preset ``vot`` of
+    ``configs/siamrpn.yaml``."""
 
-    model: str = "siamrpn_alexnet"
-    instance_size: int = 271
-    base_size: int = 0
-    penalty_k: float = 0.04
-    window_influence: float = 0.44
-    lr: float = 0.45
-    source: str = "foolwood/DaSiamRPN code/net.py SiamRPNvot"
+    TRACKER = "siamrpn"
+    PRESET = "vot"
 
 
 # --------------------------------------------------------------------------- trackers
