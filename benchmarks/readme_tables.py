@@ -149,6 +149,20 @@ def test_clips_families(d: dict) -> str:
             f"tracker, load average {load['load_average_1m_at_start']}–{load['load_average_1m_at_end']}.")
 
 
+def davis_masks(d: dict) -> str:
+    """SiamMask's masks on the DAVIS validation videos at the chosen threshold: J, F, J&F and its box's J."""
+    t = d["thresholds"].index(d["best_threshold"])
+    rows = [[f"`{r['sequence']}`", str(r["frames"]), num(r["J"][t]), num(r["F"][t]), num(r["JF"][t]), num(r["box_J"])]
+            for r in d["sequences"]]
+    rows.append(["**mean**", str(sum(r["frames"] for r in d["sequences"])), num(d["mean"]["J"][t]),
+                 num(d["mean"]["F"][t]), num(d["mean"]["JF"][t]), num(d["box_J"])])
+    tried = ", ".join(f"{v:g}" for v in d["thresholds"])
+    return (table(["DAVIS video (held out)", "frames scored", "J (mask IoU)", "F (contour)", "J&F",
+                   "J of its own box"], rows)
+            + f"\n\nMask threshold {d['best_threshold']:g}, chosen on these videos among {tried} (best mean J&F); "
+            "tracked from the first frame's box, never re-initialised, frames 2…N scored.")
+
+
 def metric_learning(d: dict) -> str:
     """Shipped similarity models on their test splits (scored once) beside the baselines of the same run."""
     tasks = {
@@ -349,6 +363,7 @@ RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
     "test_clips": ("test_clips_nanotrack_lite0", test_clips),
     "test_clips_families": ("test_clips_families", test_clips_families),
     "test_clips_families_late": ("test_clips_families_late", test_clips_families),
+    "davis_masks": ("davis_masks", davis_masks),
     "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
     "parity": ("parity", parity),
     "tracking_speed": ("tracking_speed", tracking_speed),

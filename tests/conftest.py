@@ -27,7 +27,7 @@ SHARED_DATA = Path(os.environ.get("SIAMKIT_SHARED_DATA", REPO.parent / "shared" 
 #: The published configuration of the trackers whose default preset is siamkit's trained ``lite0`` (another network):
 #: tests of the published tracker loops, importers and parity name it.
 PUBLISHED_PRESETS = {"siamfc": "siamfc_pytorch", "siamrpn": "vot", "dasiamrpn": "vot18_big", "siamban": "vot2018",
-                     "siamban_acm": "defaults"}
+                     "siamban_acm": "defaults", "siammask": "pysot_vot18"}
 
 
 def shared_path(*parts: str) -> Path:

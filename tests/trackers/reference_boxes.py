@@ -30,10 +30,11 @@ CLIPS = ("Crossing", "vot_bag")
 FRAMES = 15
 SEED = 0
 
-#: Siamese trackers without shipped weights: random weights after torch.manual_seed(SEED).
-RANDOM = ("siamrpnpp_alexnet", "siamrpnpp_mobilev2", "siamrpnpp_r50", "siammask")
+#: Siamese trackers without shipped weights (``name@preset``: a published preset of a tracker whose default is
+#: trained here): random weights after torch.manual_seed(SEED).
+RANDOM = ("siamrpnpp_alexnet", "siamrpnpp_mobilev2", "siamrpnpp_r50", "siammask@pysot_vot18")
 #: Trackers with zoo weights.
-SHIPPED = ("siamfc", "siamrpn", "dasiamrpn", "siamrpnpp_lite0", "siamban", "siamban_acm", "nanotrack_lite0")
+SHIPPED = ("siamfc", "siamrpn", "dasiamrpn", "siamrpnpp_lite0", "siammask", "siamban", "siamban_acm", "nanotrack_lite0")
 #: Trackers also run batched: both clips' targets in one BatchedTracker.
 BATCHED = ("siamban", "siamrpnpp_alexnet")
 
@@ -41,8 +42,9 @@ BATCHED = ("siamban", "siamrpnpp_alexnet")
 def cases() -> dict[str, dict]:
     """Case name → create_tracker arguments (``name`` plus options); files that are absent drop their case."""
     out: dict[str, dict] = {}
-    for name in RANDOM + SHIPPED:
-        out[name] = {"name": name, "device": "cpu"}
+    for case in RANDOM + SHIPPED:
+        name, _, preset = case.partition("@")
+        out[case] = {"name": name, "device": "cpu", **({"preset": preset} if preset else {})}
     for name in ("siamfc", "nanotrack_lite0"):
         out[f"{name}:onnxruntime"] = {"name": name, "device": "cpu", "backend": "onnxruntime"}
     for v in (1, 2, 3):
@@ -84,7 +86,7 @@ def create(name: str, **args):
     try:
         return create_tracker(name, **args)
     except WeightsError:
-        if name not in RANDOM or "weights" in args:
+        if name not in {case.partition("@")[0] for case in RANDOM} or "weights" in args:
             raise
     torch.manual_seed(SEED)
     return create_tracker(name, weights="none", **args)

@@ -316,7 +316,8 @@ def test_siammask_without_refine_uses_the_63_mask(crossing):
     frames, box = crossing
     torch.manual_seed(0)
     tracker = create_tracker(
-        "siammask", device="cpu", refine=False, model_options={**TINY["siammask"], "refine": False}
+        "siammask", device="cpu", refine=False, model_options={**TINY["siammask"], "refine": False},
+        preset=PUBLISHED_PRESETS["siammask"],
     )
     tracker.init(frames[0], box)
     r = tracker.track(frames[1])
@@ -392,9 +393,9 @@ def test_torch_frames_give_the_same_boxes(crossing):
 def test_a_tracker_without_trained_weights_is_an_error_unless_random_weights_are_asked_for(caplog):
     from siamkit.errors import WeightsError
 
-    with pytest.raises(WeightsError, match="No trained weights ship for siammask") as err:
-        create_tracker("siammask", device="cpu")
+    with pytest.raises(WeightsError, match="No trained weights ship for siamrpnpp_r50") as err:
+        create_tracker("siamrpnpp_r50", device="cpu")
     assert "--weights none" in err.value.hint and "nanotrack_lite0" in err.value.hint
     with caplog.at_level("WARNING"):
-        tracker = create_tracker("siammask", weights="none", device="cpu")
-    assert tracker.name == "siammask" and "randomly initialised" in caplog.text
+        tracker = create_tracker("siamrpnpp_r50", weights="none", device="cpu")
+    assert tracker.name == "siamrpnpp_r50" and "randomly initialised" in caplog.text
