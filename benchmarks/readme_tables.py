@@ -362,7 +362,6 @@ RENDERERS: dict[str, tuple[str | None, Callable[[dict | None], str]]] = {
     "cpu_heldout": ("cpu_heldout", cpu_heldout),
     "test_clips": ("test_clips_nanotrack_lite0", test_clips),
     "test_clips_families": ("test_clips_families", test_clips_families),
-    "test_clips_families_late": ("test_clips_families_late", test_clips_families),
     "davis_masks": ("davis_masks", davis_masks),
     "nanotrack_parity": ("nanotrack_parity", nanotrack_parity),
     "parity": ("parity", parity),
