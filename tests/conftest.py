@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 import types
@@ -28,6 +29,17 @@ SHARED_DATA = Path(os.environ.get("SIAMKIT_SHARED_DATA", REPO.parent / "shared" 
 #: tests of the published tracker loops, importers and parity name it.
 PUBLISHED_PRESETS = {"siamfc": "siamfc_pytorch", "siamrpn": "vot", "dasiamrpn": "vot18_big", "siamban": "vot2018",
                      "siamban_acm": "defaults", "siammask": "pysot_vot18"}
+
+
+def benchmark_script(name: str) -> types.ModuleType:
+    """``benchmarks/<name>.py`` as a module (``benchmarks/`` goes on sys.path first: scripts import its harness)."""
+    folder = REPO / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def shared_path(*parts: str) -> Path:

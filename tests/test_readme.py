@@ -1,6 +1,5 @@
 """The README: its tables match the benchmark JSON, and its quick-start commands and Python run."""
 
-import importlib.util
 import re
 import shlex
 import shutil
@@ -8,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import shared_path
+from conftest import benchmark_script, shared_path
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -20,9 +19,7 @@ def code_blocks(after_heading: str) -> list[str]:
 
 
 def test_tables_are_generated_from_the_json_results():
-    spec = importlib.util.spec_from_file_location("readme_tables", REPO / "benchmarks" / "readme_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("readme_tables")
     assert module.render(README) == README, "run: python benchmarks/readme_tables.py"
 
 

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import benchmark_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def load_bench():
-    if str(REPO / "benchmarks") not in sys.path:  # the scripts import benchmarks/harness.py
-        sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("spd_tracking_speed_q", REPO / "benchmarks" / "tracking_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("tracking_speed")
 
 
 def test_quick_run_writes_expected_json(tmp_path):

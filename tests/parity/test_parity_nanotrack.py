@@ -7,24 +7,17 @@ Runs only when the original code is found (``third_party/SiamTrackers/NanoTrack`
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import benchmark_script, shared_path
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "nanotrack_parity.py"
 
 
 def _bench():
-    if str(BENCH.parent) not in sys.path:  # the scripts import benchmarks/harness.py
-        sys.path.insert(0, str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("nanotrack_parity", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("nanotrack_parity")
 
 
 @pytest.mark.slow

@@ -8,27 +8,20 @@ Both networks are narrowed alike (AlexNet width 0.25, RPN 64→32) to keep the t
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import peer_sources, shared_path
+from conftest import benchmark_script, peer_sources, shared_path
 
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 8
 
 
 def load_bench():
-    if str(REPO / "benchmarks") not in sys.path:  # the scripts import benchmarks/harness.py
-        sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("spd_tracking_speed", REPO / "benchmarks" / "tracking_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("tracking_speed")
 
 
 def clip(name: str = "Crossing", n: int = FRAMES):
