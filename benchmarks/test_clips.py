@@ -75,8 +75,8 @@ def record_metrics(weights: Path, name: str, results: dict, threads: int) -> Non
     data.setdefault("meta", {})["metrics"] = {
         "protocol": "OPE on the 12 shared test clips (benchmarks/test_clips.py), scored once; short downscaled "
                     "clips, compare side by side only",
-        "success_auc": round(row["success_auc"], 4),
-        "precision_20px": round(row["precision_20px"], 4),
+        "success_auc": round(row["success_auc"], 6),  # 6 places: tables round it once, to 3
+        "precision_20px": round(row["precision_20px"], 6),
         f"fps_cpu_{threads}_threads": round(row["fps"], 1) if row.get("fps") else None,
         "opencv_csrt_success_auc": round(results["opencv:csrt"]["success_auc"], 4),
     }
