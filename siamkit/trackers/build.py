@@ -197,15 +197,20 @@ def resolve_config(
         else:
             cfg = _from_file(cls, path, preset)
     if overrides:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ConfigError(
-                f"Unknown option(s) for {tracker}: {', '.join(unknown)}.",
-                hint=f"Valid options: config, preset, {', '.join(sorted(names))}.",
-            )
+        reject_unknown_options(cls, tracker, overrides)
         cfg = from_dict(cls, {**dataclasses.asdict(cfg), **overrides}, where=tracker)
     return cfg
+
+
+def reject_unknown_options(cls: type, tracker: str, options: dict[str, Any]) -> None:
+    """A clear error naming the valid options when ``options`` has a key that is no field of ``cls``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ConfigError(
+            f"Unknown option(s) for {tracker}: {', '.join(unknown)}.",
+            hint=f"Valid options: config, preset, {', '.join(sorted(names))}.",
+        )
 
 
 def _from_file(cls: type, path: Path, preset: str | None) -> Any:

@@ -26,7 +26,6 @@ instead (differs by up to ±1 grey level, and the trajectories then drift apart 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,16 +366,10 @@ def builder(
     :data:`OPENCV_STEPS` adopts only those steps (the constants stay the preset's). Other ``options``
     override :class:`NanoTrackConfig` fields.
     """
-    from siamkit.trackers.build import resolve_config
+    from siamkit.trackers.build import reject_unknown_options, resolve_config
 
     steps = _opencv_option(options.pop("opencv", None))
-    known = {f.name for f in dataclasses.fields(NanoTrackConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(
-            f"Unknown NanoTrack option(s): {', '.join(unknown)}.",
-            hint=f"Known: config, preset, opencv, {', '.join(sorted(known))}.",
-        )
+    reject_unknown_options(NanoTrackConfig, "nanotrack", options)  # before the weights load
     device = resolve_device(device)
     model = load_nanotrack_model(weights, device=device)
     if config is None and preset is None:
