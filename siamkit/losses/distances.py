@@ -137,7 +137,8 @@ class EuclideanDistance(Distance):
 
     def _pairwise(self, x, y, same):
         d2 = _squared_euclidean_matrix(x, y, same)
-        return d2 if self.squared else safe_sqrt(d2, self.eps)
+        # the matmul leaves rounding residue (~1e-16) between equal rows: below eps it is 0, as in the sqrt
+        return torch.where(d2 > self.eps, d2, 0.0) if self.squared else safe_sqrt(d2, self.eps)
 
     def _paired(self, x, y):
         diff = x - y
