@@ -9,7 +9,8 @@ model                 head (after a 1×1 conv + BN adjust of the trunk) score ma
 ===================== ================================================ =============================
 ``siamfc_lite0``      SiamFC cross-correlation (one response)          11×11 (stride 16, ±80 px)
 ``siamrpn_lite0``     SiamRPN up-channel correlation, 5 anchors        11×11
-``siamrpnpp_lite0``   SiamRPN++ depth-wise correlation, 5 anchors      11×11
+``siamrpnpp_lite0``   SiamRPN++ depth-wise correlation, 5 anchors,     11×11
+                      per trunk level, fused by learnt weights
 ``siamban_lite0``     SiamBAN depth-wise box-adaptive head (points)    11×11
 ``siamban_acm_lite0`` SiamBAN-ACM asymmetric convolution + box prior   11×11 (fuse conv 4×4)
 ``siammask_lite0``    SiamRPN++'s head + SiamMask's depth-wise mask    11×11; 63×63 mask a cell,
@@ -18,15 +19,18 @@ model                 head (after a 1×1 conv + BN adjust of the trunk) score ma
 
 Template maps (8×8 for a 127 px exemplar) are centre-cropped to 6×6 — the target and a little context,
 pysot's crop of 15×15 to 7×7 at stride 8 — and search maps (16×16) stay whole, so every head answers on
-the same 11×11 grid (``base_size`` 2). The trunk sees one tap only, so SiamRPN++'s multi-layer
-aggregation has one level here.
+the same 11×11 grid (``base_size`` 2). SiamRPN++'s multi-layer aggregation reads the ends of the trunk's
+two stride-16 stages (``levels=("s16a", "s16")``: 80 and 112 channels after blocks 7 and 10), each with its
+own adjust layer and depth-wise head, and fuses their maps with learnt softmax weights (pysot's weighted
+``MultiRPN``); ResNet-50's layers 2–4 share one stride there through dilation, here the two stages share it
+by construction.
 
 Every model splits at the trunk: ``template_from_trunk(f)`` / ``search_from_trunk(f, zf)`` take the trunk's
-maps, so training on cached trunk features (:mod:`siamkit.train.heads`) runs exactly the modules that
-tracking runs (SiamMask's search also keeps the trunk's stride 2/4/8 maps for its refine module:
-``search_from_trunk(f, zf, taps)``). SiamBAN-ACM's template also takes the box prior (``needs_box_prior``):
-``template(z, box)`` / ``template_from_trunk(f, box)`` with the target's (w, h) in exemplar-crop pixels
-(:func:`~siamkit.ops.postprocess.exemplar_box_prior`).
+maps (:meth:`TrunkSplit.trunk_maps`: one map, or one per level), so training on cached trunk features
+(:mod:`siamkit.train.heads`) runs exactly the modules that tracking runs (SiamMask's search also keeps the
+trunk's stride 2/4/8 maps for its refine module: ``search_from_trunk(f, zf, taps)``). SiamBAN-ACM's template
+also takes the box prior (``needs_box_prior``): ``template(z, box)`` / ``template_from_trunk(f, box)`` with
+the target's (w, h) in exemplar-crop pixels (:func:`~siamkit.ops.postprocess.exemplar_box_prior`).
 """
 
 from __future__ import annotations
@@ -34,14 +38,15 @@ from __future__ import annotations
 import torch
 
 from siamkit.config import MODELS
+from siamkit.errors import ConfigError
 from siamkit.nn.backbones.efficientnet_lite import TAPS, LiteTrunk
 from siamkit.nn.heads.acm import MultiACMBAN
 from siamkit.nn.heads.ban import MultiBAN
 from siamkit.nn.heads.mask import MaskCorr, Refine, refine_geometry
-from siamkit.nn.heads.rpn import DepthwiseRPN, UPChannelRPN
+from siamkit.nn.heads.rpn import DepthwiseRPN, MultiRPN, UPChannelRPN
 from siamkit.nn.heads.siamfc import SiamFCHead
 from siamkit.nn.models import SiamBANACMNet, SiamBANNet, SiamFCNet, SiamMaskNet, SiamRPNNet, _check_image
-from siamkit.nn.necks import AdjustLayer
+from siamkit.nn.necks import AdjustAllLayer, AdjustLayer
 
 STRIDE = 16
 TEMPLATE_CELLS = 6  # centre crop of the 8×8 template map
@@ -55,17 +60,33 @@ def _trunk(pretrained: bool) -> LiteTrunk:
 
 
 class TrunkSplit:
-    """``template``/``search`` written as the trunk followed by ``*_from_trunk`` (the trainable rest)."""
+    """``template``/``search`` written as the trunk followed by ``*_from_trunk`` (the trainable rest).
+
+    ``levels`` names the trunk taps the rest reads (:data:`~siamkit.nn.backbones.efficientnet_lite.TAPS`);
+    features cached before block :attr:`cache_block` are enough to train it.
+    """
 
     backbone: torch.nn.Module
+    levels: tuple[str, ...] = ("s16",)
+
+    @property
+    def cache_block(self) -> int:
+        """The first block after the earliest level: a cache of the blocks before it feeds :meth:`trunk_maps`."""
+        return TAPS[self.levels[0]][0] + 1
+
+    def trunk_maps(self, x: torch.Tensor, start: int = 0):
+        """The maps ``*_from_trunk`` take: one tensor, or a tuple of one per level; ``x`` is a crop (``start``
+        0) or the features entering block ``start`` (the training cache)."""
+        maps = self.backbone.level_maps(x, self.levels, start)
+        return maps[0] if len(maps) == 1 else tuple(maps)
 
     def template(self, z, box=None):
         _check_image("z", z)
-        return self.template_from_trunk(self.backbone(z))
+        return self.template_from_trunk(self.trunk_maps(z))
 
     def search(self, x, zf):
         _check_image("x", x)
-        return self.search_from_trunk(self.backbone(x), zf)
+        return self.search_from_trunk(self.trunk_maps(x), zf)
 
     def template_from_trunk(self, f: torch.Tensor):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -90,12 +111,22 @@ class SiamFCLite0(TrunkSplit, SiamFCNet):
 
 
 class SiamRPNLite0(TrunkSplit, SiamRPNNet):
-    """SiamRPN / SiamRPN++ on the trunk: adjust → up-channel or depth-wise anchor head."""
+    """SiamRPN / SiamRPN++ on the trunk: adjust → up-channel or depth-wise anchor head; with several
+    ``levels`` (depth-wise only) one adjust layer and head per level, fused by learnt softmax weights."""
 
-    def __init__(self, head: str = "depthwise", width: int = 128, anchor_num: int = 5, pretrained: bool = False):
-        trunk = _trunk(pretrained)
-        neck = AdjustLayer(trunk.out_channels, width, TEMPLATE_CELLS)
-        rpn = DepthwiseRPN(anchor_num, width, width) if head == "depthwise" else UPChannelRPN(anchor_num, width)
+    def __init__(self, head: str = "depthwise", width: int = 128, anchor_num: int = 5, pretrained: bool = False,
+                 levels: tuple[str, ...] = ("s16",)):
+        self.levels = _stride16_levels(levels)
+        trunk = LiteTrunk(self.levels[-1], pretrained=pretrained, frozen_bn=True)
+        channels = [TAPS[t][2] for t in self.levels]
+        if len(self.levels) == 1:
+            neck = AdjustLayer(channels[0], width, TEMPLATE_CELLS)
+            rpn = DepthwiseRPN(anchor_num, width, width) if head == "depthwise" else UPChannelRPN(anchor_num, width)
+        elif head == "depthwise":
+            neck = AdjustAllLayer(channels, [width] * len(channels), TEMPLATE_CELLS)
+            rpn = MultiRPN(anchor_num, [width] * len(channels), weighted=True)
+        else:
+            raise ConfigError("Several trunk levels need the depth-wise head (SiamRPN++).")
         super().__init__(trunk, neck, rpn, anchor_num=anchor_num, base_size=BASE_SIZE)
         self.stride = STRIDE
 
@@ -105,6 +136,16 @@ class SiamRPNLite0(TrunkSplit, SiamRPNNet):
     def search_from_trunk(self, f, zf):
         cls, loc = self.rpn_head.search(self.neck(f, crop=False), zf)
         return {"cls": cls, "loc": loc}
+
+
+def _stride16_levels(levels) -> tuple[str, ...]:
+    """Trunk taps in block order; each must be at stride 16 so that every level answers on the same grid."""
+    levels = tuple(sorted(dict.fromkeys(levels), key=lambda t: TAPS[t][0] if t in TAPS else -1))
+    wrong = [t for t in levels if t not in TAPS or TAPS[t][1] != STRIDE]
+    if not levels or wrong:
+        stride16 = [t for t, (_, stride, _) in TAPS.items() if stride == STRIDE]
+        raise ConfigError(f"Unusable trunk levels {list(wrong or levels)}.", hint=f"Choose among {stride16}.")
+    return levels
 
 
 class SiamBANLite0(TrunkSplit, SiamBANNet):
@@ -135,7 +176,7 @@ class SiamBANACMLite0(TrunkSplit, SiamBANACMNet):
 
     def template(self, z, box=None):
         _check_image("z", z)
-        return self.template_from_trunk(self.backbone(z), box)
+        return self.template_from_trunk(self.trunk_maps(z), box)
 
     def template_from_trunk(self, f, box=None):
         return self.head.template((self.neck(f, crop=True),), box)
@@ -191,9 +232,10 @@ def siamrpn_lite0(width: int = 64, anchor_num: int = 5, pretrained: bool = False
 
 
 @MODELS.register("siamrpnpp_lite0")
-def siamrpnpp_lite0(width: int = 128, anchor_num: int = 5, pretrained: bool = False) -> SiamRPNLite0:
-    """SiamRPN++ (depth-wise correlation) on the Lite0 trunk."""
-    return SiamRPNLite0("depthwise", width, anchor_num, pretrained)
+def siamrpnpp_lite0(width: int = 128, anchor_num: int = 5, pretrained: bool = False,
+                    levels: tuple[str, ...] = ("s16",)) -> SiamRPNLite0:
+    """SiamRPN++ (depth-wise correlation) on the Lite0 trunk; ``levels=("s16a", "s16")`` aggregates two."""
+    return SiamRPNLite0("depthwise", width, anchor_num, pretrained, tuple(levels))
 
 
 @MODELS.register("siamban_lite0")

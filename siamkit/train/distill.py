@@ -197,11 +197,12 @@ def build_cache(exp: DistillExperiment, model: nn.Module, folder: Path, base: Pa
 
 
 def cache_split(model: nn.Module, exp: DistillExperiment) -> int:
-    """Index of the first trunk block that trains (the cache holds the features entering it)."""
+    """Index of the first trunk block the cache does not run (it holds the features entering it): the first
+    that trains, or for a model reading several trunk levels, the first after its earliest level."""
     blocks = len(model.backbone.body._blocks)
     if not 0 <= exp.trainable_blocks < blocks:
         raise ConfigError(f"trainable_blocks must be in 0…{blocks - 1}, not {exp.trainable_blocks}.")
-    return blocks - exp.trainable_blocks
+    return min(blocks - exp.trainable_blocks, getattr(model, "cache_block", blocks))
 
 
 def trainable_prefixes(model: nn.Module, split: int) -> tuple[str, ...]:

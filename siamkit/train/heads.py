@@ -5,7 +5,9 @@ The recipe of ``configs/<family>_lite0_train.yaml`` (task ``heads``) for the mod
 
 1. **Cache.** The pairs and trunk features of the distillation recipe (:func:`siamkit.train.distill.build_cache`,
    here without a teacher): real sequences of ``tracking_train`` split by video, plus paste pairs. A cache the
-   distillation already built for the same pairs is reused as it is (its teacher maps are ignored).
+   distillation already built for the same pairs is reused as it is (its teacher maps are ignored). A model
+   reading several trunk levels (SiamRPN++'s aggregation) caches the features entering the block after its
+   earliest level; the frozen blocks from there to each level run once over the cache (:func:`add_level_maps`).
 2. **Targets.** The cache stores each pair's search box as point distances; it is read back
    (:func:`boxes_from_point_targets`) and the family's own targets are drawn for it every step (SiamFC's
    logistic labels, pysot's anchor labels, SiamBAN's ellipse labels; :func:`siamkit.train.tracking.targets_for`).
@@ -41,6 +43,7 @@ from siamkit.train.distill import (
     CachedPairs,
     TeacherConfig,
     build_cache,
+    cache_split,
     ope_auc,
     result_record,
     run_folders,
@@ -50,6 +53,7 @@ from siamkit.train.distill import (
 )
 from siamkit.train.tracking import TASK_FOR_KIND, SourceConfig, _collate_aug, targets_for
 from siamkit.utils.io import write_json
+from siamkit.utils.progress import progress
 
 #: The box given to negative pairs' targets (they have none): the crop centre, a typical target size.
 NEGATIVE_BOX_SIDE = 64.0
@@ -148,8 +152,8 @@ def make_distractor_pairs(batch: dict[str, torch.Tensor], negative: np.ndarray, 
     if count < 2:
         return negative
     chosen = positive[torch.randperm(len(positive), generator=generator)[:count].numpy()]
-    for key in TEMPLATE_KEYS:
-        if key in batch:
+    for key in batch:
+        if key.partition("@")[0] in TEMPLATE_KEYS:  # the template's maps at every level too
             batch[key][chosen] = batch[key][np.roll(chosen, 1)]
     negative = negative.copy()
     negative[chosen] = True
@@ -181,6 +185,35 @@ def head_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
 
 
+def add_level_maps(cache: CachedPairs, model: nn.Module, split: int, chunk: int = 256) -> None:
+    """Turn the cached trunk features (those entering block ``split``) into the model's level maps, in place.
+
+    The trunk blocks between the cache and the model's levels are frozen, so they run once per pair here
+    rather than at every step. Entries ``zf@<level>`` / ``xf@<level>`` (float16, as the cache) replace ``zf``
+    / ``xf``; a one-level model whose level ends at the cache keeps its maps as they are. A cache already
+    turned is left alone.
+    """
+    for key in ("zf", "xf"):
+        if all(f"{key}@{level}" in cache.data for level in model.levels):
+            continue
+        cached = cache.data.pop(key)
+        if model.levels == (model.levels[-1],) and model.cache_block == split:
+            cache.data[f"{key}@{model.levels[0]}"] = cached
+            continue
+        parts = []
+        with torch.no_grad():
+            for part in progress(cached.split(chunk), desc=f"trunk levels ({key})", unit="chunk"):
+                parts.append([m.half() for m in model.backbone.level_maps(part.float(), model.levels, split)])
+        for i, level in enumerate(model.levels):
+            cache.data[f"{key}@{level}"] = torch.cat([maps[i] for maps in parts])
+
+
+def level_batch(batch: Mapping[str, torch.Tensor], key: str, levels: Sequence[str]):
+    """A batch's trunk maps as the model takes them: one tensor, or a tuple of one per level."""
+    maps = tuple(batch[f"{key}@{level}"] for level in levels)
+    return maps[0] if len(maps) == 1 else maps
+
+
 # =========================================================================== validation
 
 
@@ -210,6 +243,7 @@ def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out:
     task = TASK_FOR_KIND[model.kind](model, exp.loss_weights or None)
     builder = targets_for(model, exp.pairs.search_size, **exp.targets)
     needs_box = bool(getattr(model, "needs_box_prior", False))  # SiamBAN-ACM: the template takes the box prior
+    add_level_maps(cache, model, cache_split(model, exp))
     optimizer = torch.optim.AdamW(head_parameters(model), lr=exp.lr, weight_decay=exp.weight_decay)
 
     def step_loss(step: int, generator: torch.Generator):
@@ -222,7 +256,8 @@ def train_heads(model: nn.Module, cache: CachedPairs, exp: HeadsExperiment, out:
             negative = make_distractor_pairs(batch, negative, exp.distractor_pairs, generator)
         targets = family_targets(builder, boxes, negative, np.random.default_rng([exp.seed, step]))
         prior = (batch["z_box"],) if needs_box else ()
-        out_maps = model.search_from_trunk(batch["xf"], model.template_from_trunk(batch["zf"], *prior))
+        zf, xf = level_batch(batch, "zf", model.levels), level_batch(batch, "xf", model.levels)
+        out_maps = model.search_from_trunk(xf, model.template_from_trunk(zf, *prior))
         terms = task.losses(out_maps, targets)
         return weighted_total(terms, task.weights), terms
 

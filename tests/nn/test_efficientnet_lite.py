@@ -89,6 +89,23 @@ def test_trunk_taps_have_the_documented_strides_and_channels():
         lite.LiteTrunk("s64", pretrained=False)
 
 
+def test_level_maps_from_a_cache_are_those_from_the_crop():
+    """A cache of the blocks before ``start`` plus ``level_maps(cache, ..., start)`` is the one-pass result."""
+    trunk = lite.LiteTrunk("s16", pretrained=False).eval()
+    x = torch.rand(2, 3, 127, 127) * 255
+    with torch.no_grad():
+        s16a, s16 = trunk.level_maps(x, ("s16", "s16a"))  # returned in block order
+        assert s16a.shape == (2, 80, 8, 8) and torch.equal(s16, trunk(x))
+        cached = trunk.run_blocks(x, 0, lite.TAPS["s16a"][0] + 1)
+        from_cache = trunk.level_maps(cached, ("s16a", "s16"), start=lite.TAPS["s16a"][0] + 1)
+        assert from_cache[0] is cached and torch.equal(from_cache[1], s16)
+        assert torch.equal(trunk.level_maps(trunk(x), ("s16",), start=11)[0], s16)  # nothing left to run
+    with pytest.raises(ValueError, match="outside blocks"):
+        trunk.level_maps(cached, ("s8",), start=8)  # that tap ended before the cache
+    with pytest.raises(ValueError, match="outside blocks"):
+        trunk.level_maps(x, ("s32",))  # beyond the trunk's end
+
+
 def test_trunk_on_bgr_crops_equals_the_classifier_features_on_normalised_rgb(classifier):
     temple = sample_photos()[0]
     trunk = lite.LiteTrunk("s16", pretrained=True).eval()

@@ -9,7 +9,7 @@ stage  repeats   kernel   stride  out     blocks (``_blocks.N``)
 1      1         3        1       16      0
 2      2         3        2       24      1–2
 3      2         5        2       40      3–4      → stride-8 tap ``"s8"``
-4      3         3        2       80      5–7
+4      3         3        2       80      5–7      → stride-16 tap ``"s16a"``
 5      3         5        1       112     8–10     → stride-16 tap ``"s16"``
 6      4         5        2       192     11–14
 7      1         3        1       320     15       → ``_conv_head`` 1280, ``_fc`` 1000
@@ -53,9 +53,9 @@ LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (4, 5, 2, 6, 192),
     (1, 3, 1, 6, 320),
 )
-# Index of the last block of each named tap, and its stride and channels.
-TAPS: dict[str, tuple[int, int, int]] = {"s2": (0, 2, 16), "s4": (2, 4, 24), "s8": (4, 8, 40), "s16": (10, 16, 112),
-                                         "s32": (15, 32, 320)}
+# Index of the last block of each named tap, and its stride and channels ("s16a": the first stride-16 stage).
+TAPS: dict[str, tuple[int, int, int]] = {"s2": (0, 2, 16), "s4": (2, 4, 24), "s8": (4, 8, 40), "s16a": (7, 16, 80),
+                                         "s16": (10, 16, 112), "s32": (15, 32, 320)}
 
 
 class SameConv2d(nn.Conv2d):
@@ -223,12 +223,25 @@ class LiteTrunk(nn.Module):
 
     def with_taps(self, x: torch.Tensor, taps: Sequence[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """(maps after the named earlier taps, in stride order; the trunk's output) of a crop, in one pass."""
-        found, start = [], 0
-        for name in sorted(taps, key=lambda t: TAPS[t][0]):
-            last = TAPS[name][0]
-            if last >= TAPS[self.tap][0]:
+        for name in taps:
+            if TAPS[name][0] >= TAPS[self.tap][0]:
                 raise ValueError(f"tap {name!r} is not before the trunk's end {self.tap!r}")
-            x = self.run_blocks(x, start, last + 1)
+        *found, out = self.level_maps(x, (*taps, self.tap))
+        return found, out
+
+    def level_maps(self, x: torch.Tensor, taps: Sequence[str], start: int = 0) -> list[torch.Tensor]:
+        """Maps after each named tap, in block order, in one pass over blocks ``start`` … the last tap.
+
+        ``start = 0`` takes crops; otherwise ``x`` holds the features entering block ``start`` (a cache of
+        ``run_blocks(crop, 0, start)``), and a tap that ends at block ``start − 1`` is ``x`` itself.
+        """
+        found = []
+        for name in sorted(taps, key=lambda t: TAPS[t][0]):
+            stop = TAPS[name][0] + 1
+            if stop < start or stop > TAPS[self.tap][0] + 1:
+                raise ValueError(f"tap {name!r} is outside blocks {start}…{TAPS[self.tap][0]} of this trunk")
+            if stop > start:
+                x = self.run_blocks(x, start, stop)
             found.append(x)
-            start = last + 1
-        return found, self.run_blocks(x, start)
+            start = stop
+        return found
