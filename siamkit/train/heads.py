@@ -91,6 +91,7 @@ class HeadsExperiment:
     tune: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # grid over the tracker's settings
     seed: int = 0
     ship: str | None = None
+    ship_half: bool = True  # the zoo keeps float16 weights (cast back on load), as the tracker task ships them
     meta: dict[str, Any] = field(default_factory=dict)
     teacher: TeacherConfig | None = None  # the shared cache is built without one
     trainable_blocks: int = 0  # the trunk stays frozen
@@ -304,7 +305,7 @@ def run_heads(config: Mapping[str, Any], out_dir: str | Path | None = None, resu
                                             meta))
     if exp.ship and publish:
         ship = Path(exp.ship) if Path(exp.ship).is_absolute() else base / exp.ship
-        results["shipped"] = str(zoo.save_model(model, ship, exp.model, model_config, meta))
+        results["shipped"] = str(zoo.save_model(model, ship, exp.model, model_config, meta, half=exp.ship_half))
     write_json(out / "results.json", results)
     return results
 

@@ -178,3 +178,18 @@ def test_multi_level_options_are_checked():
         MODELS.build("siamrpnpp_lite0", levels=["s8", "s16"])  # another stride: another grid
     with pytest.raises(ConfigError, match="depth-wise"):
         SiamRPNLite0("upchannel", levels=("s16a", "s16"))  # SiamRPN's up-channel head has one level
+
+
+def test_publish_ships_float16_weights_that_load_back_as_float32(tiny_recipe, tmp_path):
+    from safetensors.torch import load_file
+
+    from siamkit import zoo
+
+    ship = tmp_path / "zoo" / "siamfc_lite0.safetensors"
+    data = dict(tiny_recipe("siamfc_lite0"), ship=str(ship), steps=2)
+    results = heads.run_heads(data, out_dir=tmp_path / "run", publish=True)
+    assert results["shipped"] == str(ship)
+    stored = load_file(str(ship))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    model, entry = zoo.load_model(ship)
+    assert entry.meta["tracker"] == "siamfc" and next(model.parameters()).dtype == torch.float32
