@@ -1,5 +1,6 @@
 """SiamRPN++ on the Lite0 trunk (``siamrpnpp_lite0``): the anchor core with the depth-wise RPN model of
-:mod:`siamkit.nn.lite0_trackers`; settings in ``configs/siamrpnpp_lite0.yaml``."""
+:mod:`siamkit.nn.lite0_trackers` (the shipped weights read two trunk levels, fused); settings in
+``configs/siamrpnpp_lite0.yaml``."""
 
 from __future__ import annotations
 
