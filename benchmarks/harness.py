@@ -53,8 +53,10 @@ def load_average() -> float | None:
 
 
 def machine(threads: int, load_at_start: float | None = None) -> dict[str, Any]:
-    """The machine of a run: processor, platform, Python, torch, CPUs, threads and the load average
-    at the start (when given) and now."""
+    """The machine of a run: processor, platform, Python, torch, CPUs, threads, OpenMP's wait policy and the
+    load average at the start (when given) and now. The wait policy moves CPU speeds a lot: OpenMP threads that
+    spin after each torch operation (``ACTIVE``, the default) speed torch up and slow onnxruntime down in the
+    same process; ``OMP_WAIT_POLICY=PASSIVE`` does the reverse."""
     import torch
 
     record = {
@@ -64,6 +66,7 @@ def machine(threads: int, load_at_start: float | None = None) -> dict[str, Any]:
         "torch": torch.__version__,
         "cpus": os.cpu_count(),
         "threads": threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (ACTIVE)"),
     }
     if load_at_start is not None:
         record["load_average_1m_at_start"] = load_at_start
