@@ -231,6 +231,10 @@ class CachedPairs:
 
     def __init__(self, paths: Sequence[Path]):
         chunks = [torch.load(p, weights_only=True) for p in paths]
+        sizes = sorted({tuple(c["label_cls"].shape[1:]) for c in chunks})
+        if len(sizes) > 1:  # chunks written by recipes with other score maps (a reused folder)
+            raise ConfigError(f"The feature cache {Path(paths[0]).parent} mixes chunks of score-map sizes {sizes}.",
+                              hint="Delete the chunks of one size, or point 'cache:' at a new folder.")
         self.has_teacher = all("teacher_prob" in c for c in chunks)
         keys = CACHE_KEYS if self.has_teacher else GROUND_TRUTH_KEYS
         self.data = {k: torch.cat([c[k] for c in chunks]) for k in keys}

@@ -139,3 +139,16 @@ def test_cache_resumes_and_training_resumes_exactly(tiny_recipe, tmp_path, train
     for key, value in distill.trainable_state(model, split).items():
         torch.testing.assert_close(value, final_straight[key])
     assert torch.equal(model.backbone.body._blocks[0]._depthwise_conv.weight, frozen_before)
+
+
+def test_a_cache_mixing_score_map_sizes_is_refused_with_a_clear_error(tmp_path):
+    paths = []
+    for i, size in enumerate((16, 11)):  # a NanoTrack chunk (16×16 labels) beside a tracker-head chunk (11×11)
+        chunk = {"zf": torch.zeros(2, 4, 8, 8).half(), "xf": torch.zeros(2, 4, 16, 16).half(),
+                 "label_cls": torch.zeros(2, size, size, dtype=torch.int8),
+                 "label_loc": torch.zeros(2, 4, size, size).half()}
+        paths.append(tmp_path / f"chunk_{i:04d}.pt")
+        torch.save(chunk, paths[-1])
+    assert distill.CachedPairs(paths[:1]).size == 2
+    with pytest.raises(distill.ConfigError, match=r"mixes chunks of score-map sizes \[\(11, 11\), \(16, 16\)\]"):
+        distill.CachedPairs(paths)
