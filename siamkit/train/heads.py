@@ -198,7 +198,7 @@ def add_level_maps(cache: CachedPairs, model: nn.Module, split: int, chunk: int 
         if all(f"{key}@{level}" in cache.data for level in model.levels):
             continue
         cached = cache.data.pop(key)
-        if model.levels == (model.levels[-1],) and model.cache_block == split:
+        if len(model.levels) == 1 and model.cache_block == split:  # the cache holds the level's maps
             cache.data[f"{key}@{model.levels[0]}"] = cached
             continue
         parts = []
